@@ -1,0 +1,1 @@
+"""Adapters: the ports of riadex.application implemented against real services."""

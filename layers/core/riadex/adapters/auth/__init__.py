@@ -1,0 +1,1 @@
+"""Who is calling: local HS256 tokens and Cognito claims."""

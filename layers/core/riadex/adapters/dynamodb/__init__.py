@@ -1,0 +1,1 @@
+"""DynamoDB through pynamodb: the table definitions (the one source of truth) and the repositories."""

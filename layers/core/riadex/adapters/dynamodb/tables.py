@@ -1,0 +1,145 @@
+"""The DynamoDB tables, defined once.
+
+The local stack and the tests create tables from these classes, and a test compares them with the
+tables `template.yaml` declares, so the two cannot drift. Table names and the endpoint are bound at
+start-up by `bind`, from settings, because pynamodb reads them from each model's Meta.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    JSONAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+BILLING_MODE = "PAY_PER_REQUEST"
+
+
+class UserItem(Model):
+    class Meta:
+        table_name = "riadex-users"
+        billing_mode = BILLING_MODE
+        region: str | None = None
+        host: str | None = None
+
+    user_id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+
+
+class SessionsByOwner(GlobalSecondaryIndex["SessionItem"]):
+    """A user's sessions, newest first: Query on owner_id, ScanIndexForward=False."""
+
+    class Meta:
+        index_name = "by-owner"
+        projection = AllProjection()
+
+    owner_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class SandboxMap(MapAttribute[str, str]):
+    status = UnicodeAttribute()
+    backend = UnicodeAttribute()
+
+
+class SessionItem(Model):
+    class Meta:
+        table_name = "riadex-sessions"
+        billing_mode = BILLING_MODE
+        region: str | None = None
+        host: str | None = None
+
+    session_id = UnicodeAttribute(hash_key=True)
+    owner_id = UnicodeAttribute()
+    title = UnicodeAttribute()
+    status = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    active_run_id = UnicodeAttribute(null=True)
+    last_seq = NumberAttribute(default=0)
+    sandbox = SandboxMap(null=True)
+
+    by_owner = SessionsByOwner()
+
+
+class RunsBySession(GlobalSecondaryIndex["RunItem"]):
+    """A session's runs in creation order, for history and for deleting a session whole."""
+
+    class Meta:
+        index_name = "by-session"
+        projection = AllProjection()
+
+    session_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class RunItem(Model):
+    class Meta:
+        table_name = "riadex-runs"
+        billing_mode = BILLING_MODE
+        region: str | None = None
+        host: str | None = None
+
+    run_id = UnicodeAttribute(hash_key=True)
+    session_id = UnicodeAttribute()
+    owner_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    started_at = UnicodeAttribute(null=True)
+    ended_at = UnicodeAttribute(null=True)
+    usage = JSONAttribute(null=True)
+    error = JSONAttribute(null=True)
+
+    by_session = RunsBySession()
+
+
+class EventItem(Model):
+    """One event of a session's log: partition = session, sort = seq (gap-free, from 1)."""
+
+    class Meta:
+        table_name = "riadex-events"
+        billing_mode = BILLING_MODE
+        region: str | None = None
+        host: str | None = None
+
+    session_id = UnicodeAttribute(hash_key=True)
+    seq = NumberAttribute(range_key=True)
+    run_id = UnicodeAttribute(null=True)
+    type = UnicodeAttribute()
+    ts = UnicodeAttribute()
+    data = JSONAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+ALL_TABLES: tuple[type[Model], ...] = (UserItem, SessionItem, RunItem, EventItem)
+
+
+def bind(
+    *,
+    users: str,
+    sessions: str,
+    runs: str,
+    events: str,
+    region: str,
+    endpoint: str | None,
+) -> None:
+    """Point every model at its deployed table name and, locally, at a DynamoDB endpoint."""
+    for model, name in ((UserItem, users), (SessionItem, sessions), (RunItem, runs), (EventItem, events)):
+        model.Meta.table_name = name
+        model.Meta.region = region
+        model.Meta.host = endpoint
+        # pynamodb caches its connection per class; drop it so the new binding takes effect.
+        model._connection = None
+
+
+def create_all() -> None:
+    """Create the tables that do not exist yet (local stack and tests; AWS gets them from the template)."""
+    for model in ALL_TABLES:
+        if not model.exists():
+            model.create_table(wait=True, billing_mode=BILLING_MODE)

@@ -1,0 +1,108 @@
+"""The entities: users, sessions, runs and events, with the rules that govern their states."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(ts: datetime) -> str:
+    """ISO 8601 in UTC with microseconds: sorts as text in the same order as in time."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class User:
+    user_id: str
+    name: str
+    created_at: datetime
+
+
+class SessionStatus(StrEnum):
+    IDLE = "idle"
+    RUNNING = "running"
+    WAITING = "waiting"
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    WAITING = "waiting"
+    CANCELLING = "cancelling"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_RUN_STATUSES
+
+    def can_become(self, target: RunStatus) -> bool:
+        return target in _RUN_TRANSITIONS[self]
+
+
+TERMINAL_RUN_STATUSES = frozenset(
+    {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT}
+)
+
+# SPEC §1: queued → running ⇄ waiting → completed | failed | cancelled | timed_out, with cancelling
+# between a cancel request and cancelled. A queued run is cancelled at once (SPEC §4).
+_ENDINGS = {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.TIMED_OUT}
+_RUN_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.QUEUED: frozenset(
+        {RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.FAILED, RunStatus.TIMED_OUT}
+    ),
+    RunStatus.RUNNING: frozenset({RunStatus.WAITING, RunStatus.CANCELLING, *_ENDINGS}),
+    RunStatus.WAITING: frozenset({RunStatus.RUNNING, RunStatus.CANCELLING, *_ENDINGS}),
+    RunStatus.CANCELLING: frozenset({RunStatus.CANCELLED, RunStatus.FAILED, RunStatus.TIMED_OUT}),
+    RunStatus.COMPLETED: frozenset(),
+    RunStatus.FAILED: frozenset(),
+    RunStatus.CANCELLED: frozenset(),
+    RunStatus.TIMED_OUT: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class SandboxInfo:
+    status: str
+    backend: str
+
+
+@dataclass
+class Session:
+    session_id: str
+    owner_id: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    status: SessionStatus = SessionStatus.IDLE
+    active_run_id: str | None = None
+    last_seq: int = 0
+    sandbox: SandboxInfo | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    session_id: str
+    seq: int
+    run_id: str | None
+    type: str
+    ts: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a listing; `next_cursor` is opaque and None on the last page."""
+
+    items: list[T]
+    next_cursor: str | None

@@ -1,0 +1,1 @@
+"""Entrypoints: the HTTP apps, the Lambda task handlers and the local stack."""

@@ -1,0 +1,29 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from riadex import __version__
+from riadex.bootstrap import Container
+from riadex.entrypoints.http import errors
+from riadex.entrypoints.http.limits import BodySizeLimit
+from riadex.entrypoints.http.routers import health, sessions, users
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(container: Container) -> FastAPI:
+    app = FastAPI(
+        title="Riadex",
+        version=__version__,
+        description="A serverless backend for AI agents: sessions, runs and resumable event streams.",
+    )
+    app.state.container = container
+    errors.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=container.settings.max_body_bytes)
+    app.include_router(health.router, prefix=API_PREFIX)
+    if container.settings.auth_mode == "local":
+        app.include_router(users.router, prefix=API_PREFIX)
+    app.include_router(sessions.router, prefix=API_PREFIX)
+    return app

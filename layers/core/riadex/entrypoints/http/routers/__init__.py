@@ -1,0 +1,1 @@
+"""One router per resource, each a thin call into a use case."""

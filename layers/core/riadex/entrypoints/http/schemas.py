@@ -1,0 +1,114 @@
+"""Request and response bodies, and their mapping from the domain. Only what the wire needs."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from riadex.domain.models import Event, Session, iso
+
+T = TypeVar("T")
+
+
+class Envelope(BaseModel, Generic[T]):
+    """SPEC §1: every JSON response is `{"code", "msg", "data"}`; code 0 means success."""
+
+    code: int = 0
+    msg: str = "success"
+    data: T
+
+
+class ErrorEnvelope(BaseModel):
+    code: int
+    msg: str
+    data: Any = None
+
+
+class StrictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class CreateUser(StrictBody):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class CreateSession(StrictBody):
+    title: str | None = Field(default=None, max_length=200)
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+
+
+class UserOut(BaseModel):
+    user_id: str
+    name: str
+    token: str
+
+
+class SandboxOut(BaseModel):
+    status: str
+    backend: str
+
+
+class SessionOut(BaseModel):
+    session_id: str
+    title: str
+    status: str
+    created_at: str
+    updated_at: str
+    active_run_id: str | None
+    last_seq: int
+    sandbox: SandboxOut | None
+
+    @classmethod
+    def of(cls, session: Session) -> SessionOut:
+        return cls(
+            session_id=session.session_id,
+            title=session.title,
+            status=session.status.value,
+            created_at=iso(session.created_at),
+            updated_at=iso(session.updated_at),
+            active_run_id=session.active_run_id,
+            last_seq=session.last_seq,
+            sandbox=(
+                SandboxOut(status=session.sandbox.status, backend=session.sandbox.backend)
+                if session.sandbox
+                else None
+            ),
+        )
+
+
+class EventOut(BaseModel):
+    seq: int
+    session_id: str
+    run_id: str | None
+    type: str
+    ts: str
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: Event) -> EventOut:
+        return cls(
+            seq=event.seq,
+            session_id=event.session_id,
+            run_id=event.run_id,
+            type=event.type,
+            ts=iso(event.ts),
+            data=event.data,
+        )
+
+
+class SessionWithEvents(SessionOut):
+    events: list[EventOut]
+
+
+class SessionList(BaseModel):
+    sessions: list[SessionOut]
+    next_cursor: str | None
+
+
+class Empty(BaseModel):
+    pass

@@ -1,0 +1,67 @@
+"""`make dev`: the whole stack on one machine, no account and no key."""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+import uvicorn
+
+from riadex.bootstrap import bootstrap
+from riadex.config import Settings
+from riadex.entrypoints.http.app import create_app
+from riadex.entrypoints.local.stack import LocalStack, PortInUse, ensure_port_free
+
+
+def _ready_line(host: str, port: int) -> str:
+    url = f"http://{'localhost' if host in ('127.0.0.1', 'localhost') else host}:{port}"
+    return (
+        f"Riadex is ready on {url} (API docs: {url}/docs). Get a token: "
+        f"curl -s -X POST {url}/api/v1/users -H 'Content-Type: application/json' -d '{{\"name\": \"me\"}}'"
+    )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, announcing readiness once it really listens."""
+
+    def __init__(self, config: uvicorn.Config, ready_line: str) -> None:
+        super().__init__(config)
+        self.ready_line = ready_line
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            print(self.ready_line, flush=True)
+
+
+def main() -> int:
+    settings = Settings()
+    try:
+        ensure_port_free(settings.host, settings.port)
+    except PortInUse as exc:
+        print(
+            f"riadex: {exc} (is another `make dev` running?). "
+            "Stop it, or choose another port: PORT=8001 make dev",
+            file=sys.stderr,
+        )
+        return 2
+    stack = LocalStack(settings)
+    try:
+        settings = stack.start()
+        app = create_app(bootstrap(settings))
+        config = uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_level="warning", lifespan="off"
+        )
+        server = _Server(config, _ready_line(settings.host, settings.port))
+        server.run()
+        if not server.started:
+            print(f"riadex: could not listen on {settings.host}:{settings.port}", file=sys.stderr)
+            return 2
+    finally:
+        stack.stop()
+    print("riadex: stopped; data kept in", settings.data_dir, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

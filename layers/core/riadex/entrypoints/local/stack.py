@@ -1,0 +1,119 @@
+"""Start and stop the local stack: moto on a private port, tables from the pynamodb models, data restored.
+
+`python -m riadex.entrypoints.local` (what `make dev` runs) wraps this around uvicorn; the e2e tests
+start that same command.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from riadex.adapters.dynamodb import tables
+from riadex.config import Settings
+from riadex.entrypoints.local import snapshot
+
+SNAPSHOT_FILE = "dynamodb.json"
+SNAPSHOT_EVERY_SECONDS = 10.0
+
+
+class PortInUse(Exception):
+    pass
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Fail early and clearly when another server (another `make dev`?) holds the port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise PortInUse(f"port {port} on {host} is already in use") from None
+
+
+def isolate_from_aws(endpoint: str, region: str) -> None:
+    """Make every AWS client in this process talk to moto, with credentials that open nothing real."""
+    os.environ["AWS_ACCESS_KEY_ID"] = "riadex-local"
+    os.environ["AWS_SECRET_ACCESS_KEY"] = "riadex-local"  # noqa: S105 - a placeholder, not a secret
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ["AWS_DEFAULT_REGION"] = region
+    os.environ["AWS_REGION"] = region
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+
+
+@dataclass
+class LocalStack:
+    settings: Settings
+    moto: ThreadedMotoServer | None = None
+    endpoint: str = ""
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _saver: threading.Thread | None = None
+
+    @property
+    def snapshot_path(self) -> Path:
+        return self.settings.data_dir / SNAPSHOT_FILE
+
+    def start(self) -> Settings:
+        """Start moto, create and restore the tables; returns the settings the app must use."""
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        isolate_from_aws(self.endpoint, self.settings.aws_region)
+        settings = self.settings.model_copy(
+            update={"dynamodb_endpoint": self.settings.dynamodb_endpoint or self.endpoint}
+        )
+        tables.bind(
+            users=settings.users_table,
+            sessions=settings.sessions_table,
+            runs=settings.runs_table,
+            events=settings.events_table,
+            region=settings.aws_region,
+            endpoint=settings.dynamodb_endpoint,
+        )
+        tables.create_all()
+        if self._keeps_snapshot:
+            snapshot.load(self._dynamodb(), self.snapshot_path)
+            self._saver = threading.Thread(target=self._save_periodically, name="snapshot", daemon=True)
+            self._saver.start()
+        self.settings = settings
+        return settings
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._saver is not None:
+            self._saver.join()
+            self.save()
+        if self.moto is not None:
+            self.moto.stop()
+            self.moto = None
+
+    def save(self) -> None:
+        snapshot.save(self._dynamodb(), self._table_names(), self.snapshot_path)
+
+    @property
+    def _keeps_snapshot(self) -> bool:
+        # With DYNAMODB_ENDPOINT set, the data lives in that DynamoDB, not in moto.
+        return self.settings.dynamodb_endpoint is None
+
+    def _save_periodically(self) -> None:
+        while not self._stop.wait(SNAPSHOT_EVERY_SECONDS):
+            self.save()
+
+    def _table_names(self) -> list[str]:
+        return [model.Meta.table_name for model in tables.ALL_TABLES]
+
+    def _dynamodb(self) -> Any:
+        return boto3.client(
+            "dynamodb", endpoint_url=self.settings.dynamodb_endpoint, region_name=self.settings.aws_region
+        )
