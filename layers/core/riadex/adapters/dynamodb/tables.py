@@ -117,7 +117,14 @@ class EventItem(Model):
     expires_at = TTLAttribute(null=True)
 
 
-ALL_TABLES: tuple[type[Model], ...] = (UserItem, SessionItem, RunItem, EventItem)
+# Each model under the logical name template.yaml gives its table (a test holds the two in step).
+TEMPLATE_RESOURCES: dict[str, type[Model]] = {
+    "UsersTable": UserItem,
+    "SessionsTable": SessionItem,
+    "RunsTable": RunItem,
+    "EventsTable": EventItem,
+}
+ALL_TABLES: tuple[type[Model], ...] = tuple(TEMPLATE_RESOURCES.values())
 
 
 def bind(

@@ -1,4 +1,4 @@
-"""A cap on request bodies, enforced before anything reads them (413 in the envelope)."""
+"""A cap on request bodies, enforced before anything parses them (413 in the envelope)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class BodySizeLimit:
-    """Refuses a body over `max_bytes`: at once when Content-Length says so, else while it streams in."""
+    """Refuses a body over `max_bytes`.
+
+    With Content-Length the check is immediate (the server holds the body to that length). Without it
+    (chunked), the body is read here up to the cap and then replayed to the app: errors raised from
+    inside `receive` would be turned into a generic 400 by the framework's body parsing.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -24,53 +25,43 @@ class BodySizeLimit:
             return
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None:
-            try:
-                declared = int(length)
-            except ValueError:
-                await self._refuse(send, 400, "Content-Length is malformed")
-                return
-            if declared > self.max_bytes:
-                await self._refuse(send, 413, self._too_large_msg())
-                return
+            if not length.isdigit():
+                await _refuse(send, 400, "Content-Length is malformed")
+            elif int(length) > self.max_bytes:
+                await _refuse(send, 413, self._too_large())
+            else:
+                await self.app(scope, receive, send)
+            return
 
-        received = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal received
+        body = bytearray()
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge
-            return message
+            if message["type"] != "http.request":
+                return  # the client went away
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                await _refuse(send, 413, self._too_large())
+                return
+            if not message.get("more_body", False):
+                break
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        replayed = False
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(send, 413, self._too_large_msg())
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
 
-    def _too_large_msg(self) -> str:
+        await self.app(scope, replay, send)
+
+    def _too_large(self) -> str:
         return f"request body is larger than {self.max_bytes} bytes"
 
-    @staticmethod
-    async def _refuse(send: Send, status: int, msg: str) -> None:
-        body = json.dumps({"code": status, "msg": msg, "data": None}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+
+async def _refuse(send: Send, status: int, msg: str) -> None:
+    body = json.dumps({"code": status, "msg": msg, "data": None}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

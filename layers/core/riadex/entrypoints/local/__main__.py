@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import sys
+from types import FrameType
 
 import uvicorn
 
@@ -34,6 +36,14 @@ class _Server(uvicorn.Server):
             print(self.ready_line, flush=True)
 
 
+class _Stopped(Exception):
+    """SIGTERM, re-raised by uvicorn once it has shut down gracefully."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise _Stopped
+
+
 def main() -> int:
     settings = Settings()
     try:
@@ -53,7 +63,13 @@ def main() -> int:
             app, host=settings.host, port=settings.port, log_level="warning", lifespan="off"
         )
         server = _Server(config, _ready_line(settings.host, settings.port))
-        server.run()
+        # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal; ending here
+        # (rather than dying) lets the finally clause write the snapshot.
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        try:
+            server.run()
+        except (KeyboardInterrupt, _Stopped):
+            pass
         if not server.started:
             print(f"riadex: could not listen on {settings.host}:{settings.port}", file=sys.stderr)
             return 2

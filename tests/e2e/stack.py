@@ -1,0 +1,91 @@
+"""Start the local stack exactly as `make dev` does (`python -m riadex.entrypoints.local`) on a free port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+READY_TIMEOUT_S = 60
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Stack:
+    def __init__(self, process: subprocess.Popen[str], port: int) -> None:
+        self.process = process
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.output: list[str] = []
+
+    def stop(self) -> int:
+        """Ctrl-C, as a user would; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def stack_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AUTH_", "RIADEX_"))}
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT / "layers" / "core"),
+            "PORT": str(port),
+            "RIADEX_DATA_DIR": str(data_dir),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def launch(data_dir: Path, port: int | None = None, **extra: str) -> tuple[subprocess.Popen[str], int]:
+    port = port or free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "riadex.entrypoints.local"],
+        cwd=ROOT,
+        env=stack_env(data_dir, port, **extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return process, port
+
+
+@contextmanager
+def running_stack(data_dir: Path, **extra: str) -> Iterator[Stack]:
+    process, port = launch(data_dir, **extra)
+    stack = Stack(process, port)
+    ready = threading.Event()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            stack.output.append(line)
+            if "is ready on" in line:
+                ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        if not ready.wait(READY_TIMEOUT_S):
+            raise RuntimeError("local stack did not become ready:\n" + "".join(stack.output))
+        yield stack
+    finally:
+        stack.stop()

@@ -1,0 +1,82 @@
+"""The DynamoDB repositories against moto, through pynamodb."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from riadex.adapters.dynamodb.repositories import DynamoEventLog, DynamoSessionRepository, encode_cursor
+from riadex.adapters.dynamodb.tables import EventItem
+from riadex.bootstrap import Container
+from riadex.domain import ids
+from riadex.domain.errors import InvalidInput
+from riadex.domain.models import Session, utcnow
+
+
+def _session(owner: str, minutes_ago: int, title: str) -> Session:
+    at = utcnow() - timedelta(minutes=minutes_ago)
+    return Session(session_id=ids.new_id("ses"), owner_id=owner, title=title, created_at=at, updated_at=at)
+
+
+class TestSessions:
+    def test_round_trip(self, container: Container) -> None:
+        repo = DynamoSessionRepository()
+        session = _session("usr_a", 0, "hello")
+        repo.add(session)
+        assert repo.get(session.session_id) == session
+        assert repo.get(ids.new_id("ses")) is None
+
+    def test_list_is_newest_first_and_pages_with_cursor(self, container: Container) -> None:
+        repo = DynamoSessionRepository()
+        made = [_session("usr_a", minutes, f"s{minutes}") for minutes in range(5)]
+        for session in made:
+            repo.add(session)
+        repo.add(_session("usr_b", 0, "not mine"))
+
+        first = repo.list_for_owner("usr_a", 2, None)
+        second = repo.list_for_owner("usr_a", 2, first.next_cursor)
+        third = repo.list_for_owner("usr_a", 2, second.next_cursor)
+
+        titles = [s.title for page in (first, second, third) for s in page.items]
+        assert titles == ["s0", "s1", "s2", "s3", "s4"]
+        assert third.next_cursor is None
+        exact = repo.list_for_owner("usr_a", 5, None)
+        assert len(exact.items) == 5
+        assert exact.next_cursor is None
+
+    def test_another_owners_cursor_is_refused(self, container: Container) -> None:
+        repo = DynamoSessionRepository()
+        for minutes in range(3):
+            repo.add(_session("usr_a", minutes, "x"))
+        page = repo.list_for_owner("usr_a", 1, None)
+        assert page.next_cursor is not None
+        with pytest.raises(InvalidInput):
+            repo.list_for_owner("usr_b", 1, page.next_cursor)
+
+    @pytest.mark.parametrize(
+        "cursor",
+        [
+            "not base64!",
+            "e30",
+            encode_cursor({"session_id": {"S": "x"}}),
+            encode_cursor({"a": 1, "b": 2, "c": 3}),
+        ],
+    )
+    def test_malformed_cursor(self, container: Container, cursor: str) -> None:
+        with pytest.raises(InvalidInput):
+            DynamoSessionRepository().list_for_owner("usr_a", 1, cursor)
+
+
+class TestEvents:
+    def test_read_after_and_delete_all(self, container: Container) -> None:
+        sid = ids.new_id("ses")
+        for seq in range(1, 31):
+            EventItem(
+                session_id=sid, seq=seq, type="message", ts="2026-01-01T00:00:00.000000Z", data={"n": seq}
+            ).save()
+        log = DynamoEventLog()
+        assert [e.seq for e in log.read(sid, 25, None)] == [26, 27, 28, 29, 30]
+        assert [e.data["n"] for e in log.read(sid, 0, 3)] == [1, 2, 3]
+        log.delete_all(sid)
+        assert log.read(sid, 0, None) == []
