@@ -44,7 +44,8 @@ def handler(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mod
         monkeypatch.setenv(key.upper(), str(getattr(settings, key)))
     get_settings.cache_clear()
     spec = importlib.util.spec_from_file_location("api_handler", ROOT / "functions" / "api" / "handler.py")
-    assert spec and spec.loader
+    assert spec
+    assert spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     tables.create_all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import sys
@@ -66,10 +67,8 @@ def main() -> int:
         # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal; ending here
         # (rather than dying) lets the finally clause write the snapshot.
         signal.signal(signal.SIGTERM, _on_sigterm)
-        try:
+        with contextlib.suppress(KeyboardInterrupt, _Stopped):
             server.run()
-        except (KeyboardInterrupt, _Stopped):
-            pass
         if not server.started:
             print(f"riadex: could not listen on {settings.host}:{settings.port}", file=sys.stderr)
             return 2
