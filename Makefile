@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 TOOLS := .tools
 SAM := $(TOOLS)/sam/bin/sam
 export PYTHONPATH := $(CURDIR)/layers/core
+export SAM_CLI_TELEMETRY := 0
 
 .PHONY: help install dev test lint typecheck unit integration e2e bench tools build validate clean
 
