@@ -62,3 +62,13 @@ def test_second_stack_on_a_taken_port_says_so(tmp_path: Path) -> None:
         assert "already in use" in output
         # The first stack is untouched.
         assert httpx.get(f"{stack.url}/api/v1/health").json()["data"]["status"] == "ok"
+
+
+def test_sigterm_also_keeps_the_data(tmp_path: Path) -> None:
+    with running_stack(tmp_path) as stack, httpx.Client(base_url=stack.url, timeout=10) as api:
+        auth = _user(api, "carol")
+        sid = api.put("/api/v1/sessions", headers=auth).json()["data"]["session_id"]
+        stack.process.terminate()
+        assert stack.process.wait(timeout=30) == 0, "".join(stack.output)
+    with running_stack(tmp_path) as stack, httpx.Client(base_url=stack.url, timeout=10) as api:
+        assert _session_ids(api, auth) == [sid]

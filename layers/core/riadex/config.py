@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     host: str = "127.0.0.1"
     data_dir: Path = Field(default=Path(".riadex"), alias="RIADEX_DATA_DIR")
+    # Between snapshots of the local tables (also written on shutdown); 0 = only on shutdown.
+    snapshot_interval_seconds: float = Field(default=30.0, ge=0)
 
     def resolved_auth_secret(self) -> str:
         """The HS256 secret: AUTH_SECRET if set, else one generated once and kept in the data dir."""

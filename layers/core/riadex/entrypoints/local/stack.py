@@ -22,7 +22,6 @@ from riadex.config import Settings
 from riadex.entrypoints.local import snapshot
 
 SNAPSHOT_FILE = "dynamodb.json"
-SNAPSHOT_EVERY_SECONDS = 10.0
 
 
 class PortInUse(Exception):
@@ -57,6 +56,7 @@ class LocalStack:
     endpoint: str = ""
     _stop: threading.Event = field(default_factory=threading.Event)
     _saver: threading.Thread | None = None
+    _keeps_snapshot: bool = False
 
     @property
     def snapshot_path(self) -> Path:
@@ -70,6 +70,8 @@ class LocalStack:
         host, port = self.moto.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
         isolate_from_aws(self.endpoint, self.settings.aws_region)
+        # With DYNAMODB_ENDPOINT set, the data lives in that DynamoDB, not in moto: nothing to keep.
+        self._keeps_snapshot = self.settings.dynamodb_endpoint is None
         settings = self.settings.model_copy(
             update={"dynamodb_endpoint": self.settings.dynamodb_endpoint or self.endpoint}
         )
@@ -84,6 +86,7 @@ class LocalStack:
         tables.create_all()
         if self._keeps_snapshot:
             snapshot.load(self._dynamodb(), self.snapshot_path)
+        if self._keeps_snapshot and self.settings.snapshot_interval_seconds > 0:
             self._saver = threading.Thread(target=self._save_periodically, name="snapshot", daemon=True)
             self._saver.start()
         self.settings = settings
@@ -93,6 +96,7 @@ class LocalStack:
         self._stop.set()
         if self._saver is not None:
             self._saver.join()
+        if self._keeps_snapshot and self.moto is not None:
             self.save()
         if self.moto is not None:
             self.moto.stop()
@@ -101,13 +105,8 @@ class LocalStack:
     def save(self) -> None:
         snapshot.save(self._dynamodb(), self._table_names(), self.snapshot_path)
 
-    @property
-    def _keeps_snapshot(self) -> bool:
-        # With DYNAMODB_ENDPOINT set, the data lives in that DynamoDB, not in moto.
-        return self.settings.dynamodb_endpoint is None
-
     def _save_periodically(self) -> None:
-        while not self._stop.wait(SNAPSHOT_EVERY_SECONDS):
+        while not self._stop.wait(self.settings.snapshot_interval_seconds):
             self.save()
 
     def _table_names(self) -> list[str]:
