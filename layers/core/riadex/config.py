@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,6 +41,51 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".riadex"), alias="RIADEX_DATA_DIR")
     # Between snapshots of the local tables (also written on shutdown); 0 = only on shutdown.
     snapshot_interval_seconds: float = Field(default=30.0, ge=0)
+
+    # LLM (SPEC §6). With no LLM_PROVIDER, the first provider that has a key is used, else the offline
+    # scripted model. A `*_param` names an SSM parameter (or `secretsmanager:<name>`, or a Secrets Manager
+    # ARN) that holds the key in AWS; it is read once and cached (riadex.adapters.aws_parameters).
+    llm_provider: Literal["openai", "gemini", "anthropic", "scripted"] | None = None
+    llm_model: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_api_key_param: str | None = None
+    openai_base_url: str | None = None
+    gemini_api_key: SecretStr | None = None
+    gemini_api_key_param: str | None = None
+    anthropic_api_key: SecretStr | None = None
+    anthropic_api_key_param: str | None = None
+    anthropic_base_url: str | None = None
+    llm_max_retries: int = Field(default=0, ge=0, le=10)
+    """Retries inside the SDK; 0 because the state machine's Retry does them, with backoff."""
+    llm_timeout_seconds: float = Field(default=120.0, gt=0)
+    llm_max_output_tokens: int | None = Field(default=None, gt=0)
+    llm_context_tokens: int = Field(default=100_000, gt=0)
+    """The budget the conversation is fitted to before each model call."""
+
+    # Web search: tavily | brave | searxng (SEARCH_BASE_URL overrides the API's URL; SearXNG needs it).
+    search_provider: Literal["tavily", "brave", "searxng"] | None = None
+    search_api_key: SecretStr | None = None
+    search_api_key_param: str | None = None
+    search_base_url: str | None = None
+    search_timeout_seconds: float = Field(default=15.0, gt=0)
+
+    @field_validator(
+        "llm_provider",
+        "llm_model",
+        "openai_api_key",
+        "openai_base_url",
+        "gemini_api_key",
+        "anthropic_api_key",
+        "anthropic_base_url",
+        "search_provider",
+        "search_api_key",
+        "search_base_url",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`OPENAI_API_KEY=` in a .env means "not set", not "the empty key"."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     def resolved_auth_secret(self) -> str:
         """The HS256 secret: AUTH_SECRET if set, else one generated once and kept in the data dir."""

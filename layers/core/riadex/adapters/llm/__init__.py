@@ -1,0 +1,1 @@
+"""Chat model adapters: each SDK is imported only by the module that speaks to it."""

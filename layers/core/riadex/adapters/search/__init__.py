@@ -1,0 +1,1 @@
+"""Web search adapters, one module per API, all over httpx."""
