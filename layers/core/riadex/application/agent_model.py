@@ -6,11 +6,13 @@ The loop (one Step Functions task per call) drives a run like this:
     for index in range(len(plan.steps)):
         while True:
             reply = model.act(conversation, plan, index, tools, on_text=..., should_stop=...)
-            if not reply.tool_calls:                   # the step is finished; reply.text says how
-                break
+            if not reply.tool_calls:                   # the step is finished; reply.text says how:
+                break                                  # store it as an assistant message
             ...run reply.tool_calls, store calls and results, rebuild the conversation...
     final = model.summarize(conversation, plan, tools, on_text=..., should_stop=...)
 
+Store every reply's text as an assistant `message` event (the note that closes a step included): the
+next step's model call must see that the previous step was closed, not only its last tool result.
 `conversation` is rebuilt from the stored events each time (see `riadex.application.conversation`), so
 every call is stateless and any task can run on any Lambda. Usage is on every reply (and on the plan)
 for the run's counters. Errors are `ModelError` (see `riadex.application.llm`).
