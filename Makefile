@@ -19,7 +19,7 @@ help:
 	@echo "make bench  - measure, write bench/results.json and print a table"
 	@echo "make build  - sam build (installs the SAM CLI into $(TOOLS)/ first)"
 
-$(STAMP): requirements.txt layers/core/requirements.txt
+$(STAMP): requirements.txt layers/core/requirements.txt layers/llm/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt

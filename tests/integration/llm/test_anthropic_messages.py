@@ -121,7 +121,7 @@ def test_401_is_an_auth_error_that_names_the_key_to_fix(fake: FakeAnthropic) -> 
         model(fake, retries=2, key="bad").complete(ASK, [])
     error = caught.value
     assert (error.kind, error.retryable, error.status) == ("auth", False, 401)
-    assert "Anthropic rejected the API key (401): check ANTHROPIC_API_KEY: invalid x-api-key" == error.message
+    assert error.message == "Anthropic rejected the API key (401): check ANTHROPIC_API_KEY: invalid x-api-key"
     assert len(fake.script.requests) == 1
 
 
