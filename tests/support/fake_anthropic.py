@@ -89,6 +89,9 @@ def stream_events(reply: Reply, model: str) -> list[tuple[str | None, Any]]:
         )
     )
     events.append(("message_stop", {"type": "message_stop"}))
+    if reply.error_after is not None:
+        error = {"type": "error", "error": {"type": reply.error_type, "message": "Overloaded"}}
+        events = [*events[: reply.error_after], ("error", error)]
     return events
 
 

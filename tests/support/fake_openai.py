@@ -63,6 +63,12 @@ def chunk_events(reply: Reply, model: str, include_usage: bool) -> list[tuple[st
         }
         events.append((None, {**events[-1][1], "choices": [], "usage": usage}))
     events.append((None, "[DONE]"))
+    if reply.error_after is not None:
+        error = {
+            "message": "The server had an error while processing your request.",
+            "type": reply.error_type,
+        }
+        events = [*events[: reply.error_after], (None, {"error": error})]
     return events
 
 

@@ -34,6 +34,11 @@ class Reply:
     """Seconds between chunks (slow streams for cancel tests)."""
     input_tokens: int = 11
     output_tokens: int = 7
+    error_after: int | None = None
+    """Replace the rest of the stream by an error event after this many events (mid-stream failure)."""
+    error_type: str = "overloaded_error"
+    indexed_tool_calls: bool = True
+    """OpenAI only: False sends tool call deltas without `index`, as some compatible servers do."""
 
 
 @dataclass

@@ -157,3 +157,12 @@ def test_cancel_mid_stream_closes_the_stream(fake: FakeAnthropic) -> None:
         time.sleep(0.02)
     assert fake.script.aborted.is_set()
     assert fake.script.completed_streams == 0
+
+
+def test_an_overloaded_error_event_mid_stream_is_retryable(fake: FakeAnthropic) -> None:
+    fake.script.enqueue(Reply(text="partial answer", error_after=4))
+    chunks: list[str] = []
+    with pytest.raises(ModelError) as caught:
+        model(fake).complete(ASK, [], on_text=chunks.append)
+    assert (caught.value.kind, caught.value.retryable) == ("overloaded", True)
+    assert chunks  # some text had arrived before the error

@@ -207,3 +207,21 @@ def test_a_stop_requested_before_the_call_sends_nothing(fake: FakeOpenAI) -> Non
         model(fake).complete(ASK, [], should_stop=lambda: True)
     assert caught.value.kind == "cancelled"
     assert fake.script.requests == []
+
+
+def test_tool_calls_without_index_are_told_apart_by_id(fake: FakeOpenAI) -> None:
+    calls = [
+        ScriptedToolCall("file_write", {"file": "a"}, id="c1"),
+        ScriptedToolCall("file_write", {"file": "b"}, id="c2"),
+    ]
+    fake.script.enqueue(Reply(tool_calls=calls, indexed_tool_calls=False))
+    reply = model(fake).complete(ASK, [WRITE])
+    assert [(c.id, c.arguments) for c in reply.tool_calls] == [("c1", {"file": "a"}), ("c2", {"file": "b"})]
+
+
+def test_an_error_in_the_middle_of_the_stream_is_a_retryable_server_error(fake: FakeOpenAI) -> None:
+    fake.script.enqueue(Reply(text="partial answer", error_after=3, error_type="server_error"))
+    with pytest.raises(ModelError) as caught:
+        model(fake).complete(ASK, [])
+    assert (caught.value.kind, caught.value.retryable) == ("server", True)
+    assert "The server had an error" in caught.value.message

@@ -11,6 +11,7 @@ act on (retry the transient ones, report the rest with the message, which says w
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -107,6 +108,28 @@ class ModelError(Exception):
 TextSink = Callable[[str], None]
 StopCheck = Callable[[], bool]
 
+
+def throttled_stop_check(
+    check: StopCheck, every_seconds: float = 1.0, clock: Callable[[], float] = time.monotonic
+) -> StopCheck:
+    """`check` asked at most once per `every_seconds` (it may read a database); once True, always True.
+
+    The adapters call `should_stop` after every streamed chunk, so a status read goes behind this.
+    """
+    state = {"next": float("-inf"), "stopped": False}
+
+    def should_stop() -> bool:
+        if state["stopped"]:
+            return True
+        now = clock()
+        if now >= state["next"]:
+            state["next"] = now + every_seconds
+            state["stopped"] = bool(check())
+        return bool(state["stopped"])
+
+    return should_stop
+
+
 ToolChoice = str
 """"auto" (the model decides), "none" (no tool call), "required" (some tool call), or a tool's name
 (exactly that tool)."""
@@ -117,7 +140,7 @@ class ChatModel(Protocol):
 
     `on_text` receives the assistant's text as it arrives, in chunks. `should_stop` is checked after
     every chunk of the stream: when it answers True the stream is closed and `ModelError("cancelled")`
-    raised. It must be cheap (cache a status read behind a time check). The call ends with the reply
+    raised. It must be cheap: wrap a status read in `throttled_stop_check`. The call ends with the reply
     assembled: text, tool calls with parsed arguments, usage.
     """
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, Protocol
 
 SearchErrorKind = Literal["not_configured", "auth", "rate_limit", "invalid_request", "server", "timeout"]
 
@@ -35,3 +35,8 @@ class SearchProvider(Protocol):
     name: str
 
     def search(self, query: str, max_results: int = 5) -> list[SearchResult]: ...
+
+
+def search_tool_content(query: str, results: list[SearchResult]) -> dict[str, Any]:
+    """The `content` of a `tool` event (SPEC §2) for a web search, also what the model reads."""
+    return {"query": query, "results": [asdict(result) for result in results]}
