@@ -9,6 +9,7 @@ import pytest
 from riadex.adapters.llm.scripted import ScriptedAgentModel, parse_directives
 from riadex.application.agent_model import Plan
 from riadex.application.llm import ChatMessage, ModelError, ModelReply
+from riadex.application.tool_catalog import tool_of
 
 MODEL = ScriptedAgentModel()
 
@@ -155,3 +156,19 @@ def test_a_step_outside_the_plan_is_an_error() -> None:
     plan = MODEL.plan([user("!read a")], [])
     with pytest.raises(ModelError):
         MODEL.act([user("!read a")], plan, 1, [])
+
+
+@pytest.mark.parametrize(
+    ("function", "tool"),
+    [
+        ("shell_exec", "shell"),
+        ("file_write", "file"),
+        ("file_read", "file"),
+        ("browser_navigate", "browser"),
+        ("web_search", "search"),
+        ("message_ask_user", "message"),
+        ("message_notify_user", "message"),
+    ],
+)
+def test_each_function_belongs_to_its_tool(function: str, tool: str) -> None:
+    assert tool_of(function) == tool
