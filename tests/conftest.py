@@ -14,6 +14,7 @@ from riadex.adapters.dynamodb import tables
 from riadex.bootstrap import Container, bootstrap
 from riadex.config import Settings
 from riadex.entrypoints.http.app import create_app
+from riadex.entrypoints.local.moto_fidelity import make_dynamodb_atomic
 from riadex.entrypoints.local.stack import isolate_from_aws
 
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
@@ -21,6 +22,7 @@ TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
+    make_dynamodb_atomic()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
