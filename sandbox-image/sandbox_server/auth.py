@@ -60,6 +60,11 @@ class BearerAuth:
             else:
                 await error_response(401, "unauthorized", message)(scope, receive, send)
             return
-        if scope.get("path") not in PASSIVE_PATHS:
-            self.activity.touch()
-        await self.app(scope, receive, send)
+        if scope.get("path") in PASSIVE_PATHS:
+            await self.app(scope, receive, send)
+            return
+        self.activity.begin()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.activity.end()

@@ -89,6 +89,8 @@ class Command:
     command: str
     output: Output
     process: asyncio.subprocess.Process | None = None
+    stdout: asyncio.StreamReader | None = None
+    stdin: asyncio.StreamWriter | None = None
     exit_code: int | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
     collecting: bool = True
@@ -156,20 +158,33 @@ class ShellSession:
                 command=command,
                 output=Output(self.max_output),
             )
-            cmd.process = await asyncio.create_subprocess_exec(
-                "bash",
-                "-c",
-                WRAPPER,
-                "riadex-shell",
-                command,
-                str(self.state_dir),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                cwd=str(cwd),
-                env=self.env,
-                start_new_session=True,
-            )
+            # Our own pipes, not asyncio's PIPE: Process.wait() would otherwise also wait for every
+            # background child that inherited stdout to close it, and `sleep 300 &` would hang the command.
+            out_r, out_w = os.pipe()
+            in_r, in_w = os.pipe()
+            try:
+                cmd.process = await asyncio.create_subprocess_exec(
+                    "bash",
+                    "-c",
+                    WRAPPER,
+                    "riadex-shell",
+                    command,
+                    str(self.state_dir),
+                    stdin=in_r,
+                    stdout=out_w,
+                    stderr=out_w,
+                    cwd=str(cwd),
+                    env=self.env,
+                    start_new_session=True,
+                )
+            except BaseException:
+                os.close(out_r)
+                os.close(in_w)
+                raise
+            finally:
+                os.close(out_w)
+                os.close(in_r)
+            cmd.stdout, cmd.stdin = await _connect_pipes(out_r, in_w)
             self.current = cmd
             self.console.append(cmd)
             self._spawn(self._supervise(cmd))
@@ -182,13 +197,15 @@ class ShellSession:
 
     async def _supervise(self, cmd: Command) -> None:
         assert cmd.process is not None
-        assert cmd.process.stdout is not None
-        reader = asyncio.create_task(self._read(cmd, cmd.process.stdout))
+        assert cmd.stdout is not None
+        reader = asyncio.create_task(self._read(cmd, cmd.stdout))
         code = await cmd.process.wait()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(reader), DRAIN_GRACE_S)
         cmd.collecting = False
         cmd.exit_code = 128 - code if code < 0 else code
+        if cmd.stdin is not None:
+            cmd.stdin.close()
         self._load_state()
         cmd.done.set()
         if not reader.done():
@@ -231,11 +248,11 @@ class ShellSession:
 
     async def write(self, data: str) -> None:
         cmd = self.current
-        if cmd is None or cmd.done.is_set() or cmd.process is None or cmd.process.stdin is None:
+        if cmd is None or cmd.done.is_set() or cmd.stdin is None:
             raise ToolError(409, "not_running", f"shell session {self.session_id!r} has no running command")
         try:
-            cmd.process.stdin.write(data.encode())
-            await cmd.process.stdin.drain()
+            cmd.stdin.write(data.encode())
+            await cmd.stdin.drain()
         except (BrokenPipeError, ConnectionResetError) as exc:
             raise ToolError(409, "not_running", "the command closed its input") from exc
 
@@ -260,6 +277,17 @@ class ShellSession:
         for task in list(self._tasks):
             task.cancel()
         shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+async def _connect_pipes(out_r: int, in_w: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(out_r, "rb", 0))
+    transport, protocol = await loop.connect_write_pipe(
+        asyncio.streams.FlowControlMixin, os.fdopen(in_w, "wb", 0)
+    )
+    writer = asyncio.StreamWriter(transport, protocol, None, loop)
+    return reader, writer
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

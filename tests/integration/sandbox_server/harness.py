@@ -87,7 +87,7 @@ class ToolServer:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
 
 
-def call(client: httpx.Client, path: str, **body: Any) -> dict[str, Any]:
+def call(client: httpx.Client, path: str, /, **body: Any) -> dict[str, Any]:
     """POST a JSON body and return `data`, failing loudly with the server's error when not ok."""
     response = client.post(path, json=body)
     payload = response.json()
@@ -97,7 +97,7 @@ def call(client: httpx.Client, path: str, **body: Any) -> dict[str, Any]:
     return data
 
 
-def error(client: httpx.Client, path: str, **body: Any) -> tuple[int, str]:
+def error(client: httpx.Client, path: str, /, **body: Any) -> tuple[int, str]:
     """POST and return (status, error code) for a call that must fail."""
     response = client.post(path, json=body)
     payload = response.json()

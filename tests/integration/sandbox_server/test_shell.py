@@ -169,3 +169,13 @@ def test_processes_run_in_their_own_process_group(client: httpx.Client) -> None:
     pgid, pid = result["output"].split()
     assert pgid == pid
     assert int(pgid) != os.getpgid(0)
+
+
+def test_a_background_child_does_not_keep_the_command_running(client: httpx.Client, workspace: Path) -> None:
+    s = sid()
+    result = call(client, "/shell/exec", session_id=s, command=f"sleep 300 & echo $! > {s}.pid; echo started")
+    assert result["status"] == "completed"
+    assert result["output"] == "started\n"
+    child = int((workspace / f"{s}.pid").read_text())
+    assert call(client, "/shell/kill", session_id=s)["status"] == "completed"
+    assert process_gone(child), "kill should also reach a finished command's lingering background child"
