@@ -36,7 +36,7 @@ certs=(/usr/local/share/ca-certificates/*.crt)
 if ((${#certs[@]})); then
     mkdir -p "$ROOTFS/usr/local/share/ca-certificates"
     cp "${certs[@]}" "$ROOTFS/usr/local/share/ca-certificates/"
-    chroot "$ROOTFS" update-ca-certificates >/dev/null
+    chroot "$ROOTFS" update-ca-certificates >/dev/null 2>&1
 fi
 rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/*
 
