@@ -9,14 +9,14 @@ import sys
 
 import uvicorn
 
+from sandbox_server.activity import Activity
 from sandbox_server.app import create_app
 from sandbox_server.config import Config, ConfigError
 
 log = logging.getLogger("sandbox_server")
 
 
-async def _watch_idle(server: uvicorn.Server, config: Config) -> None:
-    activity = server.config.app.state.sandbox.activity  # type: ignore[attr-defined]
+async def _watch_idle(server: uvicorn.Server, config: Config, activity: Activity) -> None:
     step = min(1.0, max(0.05, config.idle_timeout / 10))
     while not server.should_exit:
         await asyncio.sleep(step)
@@ -38,9 +38,10 @@ async def serve(config: Config) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((config.host, config.port))
     port = int(sock.getsockname()[1])
+    app = create_app(config)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(config),
+            app,
             log_level="warning",
             access_log=False,
             ws="websockets-sansio",
@@ -50,7 +51,7 @@ async def serve(config: Config) -> None:
     )
     tasks = [asyncio.create_task(_announce(server, port))]
     if config.idle_timeout > 0:
-        tasks.append(asyncio.create_task(_watch_idle(server, config)))
+        tasks.append(asyncio.create_task(_watch_idle(server, config, app.state.sandbox.activity)))
     try:
         await server.serve(sockets=[sock])
     finally:

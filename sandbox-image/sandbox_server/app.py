@@ -305,7 +305,8 @@ def _browser_routes(app: FastAPI, sb: Sandbox) -> None:
             if target is not None:
                 await target.click()
             else:
-                await page.mouse.click(body.coordinate_x, body.coordinate_y)
+                x, y = _point(body)
+                await page.mouse.click(x, y)
 
         return await act(body, do)  # type: ignore[no-any-return]
 
@@ -318,7 +319,8 @@ def _browser_routes(app: FastAPI, sb: Sandbox) -> None:
                 if body.press_enter:
                     await target.press("Enter")
             else:
-                await page.mouse.click(body.coordinate_x, body.coordinate_y)
+                x, y = _point(body)
+                await page.mouse.click(x, y)
                 await page.keyboard.press("Control+a")
                 await page.keyboard.type(body.text)
                 if body.press_enter:
@@ -389,6 +391,12 @@ def _browser_routes(app: FastAPI, sb: Sandbox) -> None:
     @app.post("/browser/stop")
     async def stop() -> dict[str, Any]:
         return ok({"stopped": await sb.need_browser().stop()})
+
+
+def _point(body: Click) -> tuple[float, float]:
+    if body.coordinate_x is None or body.coordinate_y is None:
+        raise ToolError(400, "invalid_input", "give 'index' or both 'coordinate_x' and 'coordinate_y'")
+    return body.coordinate_x, body.coordinate_y
 
 
 def _vnc_route(app: FastAPI, sb: Sandbox) -> None:

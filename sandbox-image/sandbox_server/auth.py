@@ -22,12 +22,12 @@ def presented_token(scope: Scope) -> str | None:
         if name == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")
             if scheme.lower() == "bearer" and token:
-                return token.strip()
+                return str(token).strip()
     if scope["type"] == "websocket":
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         tokens = query.get("token")
         if tokens:
-            return tokens[0]
+            return str(tokens[0])
     return None
 
 

@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sandbox_server.config import Config
@@ -131,8 +131,9 @@ class Browser:
         headless = self.display is None
         width, height = self.config.screen_size
         args = list(CHROMIUM_FLAGS)
-        env = dict(os.environ)
-        env = {k: v for k, v in env.items() if not k.startswith("SANDBOX_")}
+        env: dict[str, str | float | bool] = {
+            k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")
+        }
         if not headless:
             args += ["--window-position=0,0", f"--window-size={width},{height}", "--start-maximized"]
             env["DISPLAY"] = self.display or ""
@@ -204,7 +205,9 @@ class Browser:
 
     # -- actions -----------------------------------------------------------------------------------
 
-    async def run(self, action: Callable[[Page], Awaitable[T]], limit_s: float, script: bool = False) -> T:
+    async def run(
+        self, action: Callable[[Page], Coroutine[Any, Any, T]], limit_s: float, script: bool = False
+    ) -> T:
         """Run one action on the current page, mapping Playwright's failures to the API's codes."""
         from playwright.async_api import Error as PlaywrightError
         from playwright.async_api import TimeoutError as PlaywrightTimeout
@@ -213,7 +216,7 @@ class Browser:
             page = await self._ensure_page()
             page.set_default_timeout(limit_s * 1000)
             page.set_default_navigation_timeout(limit_s * 1000)
-            task = asyncio.create_task(action(page))
+            task: asyncio.Task[T] = asyncio.create_task(action(page))
             self._current, self._current_is_script = task, script
             try:
                 return await asyncio.wait_for(asyncio.shield(task), limit_s + 5)

@@ -116,7 +116,7 @@ def search(target: Path, regex: str, pattern: str) -> dict[str, Any]:
         raise ToolError(400, "invalid_input", f"bad regex: {exc}") from exc
     with os_errors(target):
         if target.is_dir():
-            candidates = (p for p in sorted(target.glob(pattern)) if p.is_file())
+            candidates: Iterator[Path] = (p for p in sorted(target.glob(pattern)) if p.is_file())
         elif target.exists():
             candidates = iter([target])
         else:
