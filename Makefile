@@ -11,7 +11,7 @@ SAM := $(TOOLS)/sam/bin/sam
 export PYTHONPATH := $(CURDIR)/layers/core
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install dev test lint typecheck unit integration e2e bench tools build validate clean
+.PHONY: help install dev test lint typecheck unit integration e2e bench tools build validate clean system-deps
 
 help:
 	@echo "make dev    - run the local stack on http://localhost:8000 (PORT=... to change)"
@@ -19,7 +19,8 @@ help:
 	@echo "make bench  - measure, write bench/results.json and print a table"
 	@echo "make build  - sam build (installs the SAM CLI into $(TOOLS)/ first)"
 
-$(STAMP): requirements.txt layers/core/requirements.txt layers/llm/requirements.txt
+$(STAMP): requirements.txt layers/core/requirements.txt layers/llm/requirements.txt \
+		sandbox-image/requirements.txt sandbox-image/requirements-browser.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
@@ -39,14 +40,37 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: lint typecheck
+test: system-deps lint typecheck
 	$(BIN)/python -m pytest
 
-unit integration e2e: install
+unit integration e2e: install system-deps
 	$(BIN)/python -m pytest tests/$@
 
 bench: install
 	$(BIN)/python -m bench
+
+# System packages the sandbox suites need: Chromium (browser), Xvfb + x11vnc (VNC), podman + runc +
+# slirp4netns + debootstrap (image build and the docker backend), bubblewrap (process backend jail).
+# A no-op when all are present; as root it runs `apt-get update` once and installs what is missing.
+# Without root or apt, it names what is missing and the suites that need it skip.
+SYSTEM_CMDS := chromium:chromium Xvfb:xvfb x11vnc:x11vnc podman:podman runc:runc slirp4netns:slirp4netns \
+	bwrap:bubblewrap debootstrap:debootstrap tini:tini newuidmap:uidmap fuse-overlayfs:fuse-overlayfs
+SYSTEM_PKGS := fonts-dejavu-core ca-certificates
+
+system-deps:
+	@missing=""; \
+	for pair in $(SYSTEM_CMDS); do \
+		command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; \
+	done; \
+	for pkg in $(SYSTEM_PKGS); do dpkg -s "$$pkg" >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+		echo "system-deps: missing$$missing (install as root; the suites that need them skip)"; exit 0; \
+	fi; \
+	echo "system-deps: installing$$missing"; \
+	apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null && \
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
+		$$missing >/dev/null || echo "system-deps: could not install$$missing; the suites that need them skip"
 
 # The SAM CLI pins its own boto3, so it lives in a virtualenv of its own.
 $(SAM):

@@ -1,0 +1,84 @@
+"""Settings read once from the environment, so every module sees the same validated values."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """The environment cannot start a server (missing secret, malformed number)."""
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
+
+
+def _number(env: Mapping[str, str], name: str, default: float, minimum: float = 0) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Config:
+    secret: str
+    host: str = "0.0.0.0"
+    port: int = 8080
+    workspace: Path = Path("/workspace")
+    idle_timeout: float = 1800.0
+    browser: bool = True
+    vnc: bool = False
+    chromium: str = "/usr/bin/chromium"
+    max_output: int = 64 * 1024
+    max_upload: int = 100 * 1024 * 1024
+    vnc_port: int = 0
+    screen: str = "1280x1024x24"
+
+    @property
+    def screen_size(self) -> tuple[int, int]:
+        width, height, *_ = self.screen.split("x")
+        return int(width), int(height)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if env is None else env
+        secret = env.get("SANDBOX_SECRET", "")
+        if len(secret) < 16:
+            raise ConfigError("SANDBOX_SECRET must be set (at least 16 characters)")
+        screen = env.get("SANDBOX_SCREEN") or cls.screen
+        parts = screen.split("x")
+        if len(parts) != 3 or not all(p.isdigit() for p in parts):
+            raise ConfigError(f"SANDBOX_SCREEN must look like 1280x1024x24, got {screen!r}")
+        workspace = Path(env.get("SANDBOX_WORKSPACE") or "/workspace")
+        return cls(
+            secret=secret,
+            host=env.get("SANDBOX_HOST") or "0.0.0.0",
+            port=int(_number(env, "SANDBOX_PORT", 8080)),
+            workspace=Path(os.path.realpath(workspace)),
+            idle_timeout=_number(env, "SANDBOX_IDLE_TIMEOUT", 1800.0),
+            browser=_flag(env, "SANDBOX_BROWSER", True),
+            vnc=_flag(env, "SANDBOX_VNC", False),
+            chromium=env.get("SANDBOX_CHROMIUM") or "/usr/bin/chromium",
+            max_output=int(_number(env, "SANDBOX_MAX_OUTPUT", 64 * 1024, minimum=256)),
+            max_upload=int(_number(env, "SANDBOX_MAX_UPLOAD", 100 * 1024 * 1024, minimum=1)),
+            vnc_port=int(_number(env, "SANDBOX_VNC_PORT", 0)),
+            screen=screen,
+        )
