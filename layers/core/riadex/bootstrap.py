@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from riadex.adapters.auth.tokens import HS256Tokens
+from riadex.adapters.auth.vnc_tokens import VncTokens
 from riadex.adapters.dynamodb import tables
+from riadex.adapters.dynamodb.files import DynamoFileRepository
 from riadex.adapters.dynamodb.repositories import (
     DynamoEventLog,
     DynamoSessionRepository,
     DynamoUserRepository,
 )
+from riadex.adapters.dynamodb.sandbox_records import DynamoSandboxRecords, InlineSecrets, SsmSecrets
+from riadex.adapters.sandbox.events import RecordingSandboxEvents
+from riadex.adapters.sandbox.factory import build_provider
+from riadex.adapters.storage.s3 import S3ObjectStore
+from riadex.adapters.tools.gateway import HttpToolGateway
+from riadex.application.files import FileRepository, ObjectStore, UploadPolicy
 from riadex.application.ports import EventLog, SessionRepository, UserRepository
+from riadex.application.sandbox_ports import SandboxProvider
+from riadex.application.sandboxes import Sandboxes
 from riadex.config import Settings, get_settings
 
 
@@ -23,6 +34,18 @@ class Container:
     events: EventLog
     tokens: HS256Tokens | None
     """Set in local auth mode only; in cognito mode API Gateway verifies identities."""
+    sandboxes: Sandboxes
+    sandbox_events: RecordingSandboxEvents
+    """Until the event log's append is wired in (branch `runs`), sandbox events are recorded here."""
+    files: FileRepository
+    object_store: ObjectStore
+    upload_policy: UploadPolicy
+    vnc_tokens: VncTokens | None
+    """Signs the VNC WebSocket's URL token; set when an HS256 secret is available (local mode)."""
+
+    @property
+    def sandbox_provider(self) -> SandboxProvider:
+        return self.sandboxes.provider
 
 
 def bootstrap(settings: Settings | None = None) -> Container:
@@ -32,6 +55,7 @@ def bootstrap(settings: Settings | None = None) -> Container:
         sessions=settings.sessions_table,
         runs=settings.runs_table,
         events=settings.events_table,
+        files=settings.files_table,
         region=settings.aws_region,
         endpoint=settings.dynamodb_endpoint,
     )
@@ -40,10 +64,38 @@ def bootstrap(settings: Settings | None = None) -> Container:
         if settings.auth_mode == "local"
         else None
     )
+    sandbox_events = RecordingSandboxEvents()
+    secrets = (
+        SsmSecrets(_client("ssm", settings)) if settings.sandbox_secret_store == "ssm" else InlineSecrets()  # noqa: S105
+    )
+    sandboxes = Sandboxes(
+        records=DynamoSandboxRecords(secrets),
+        provider=build_provider(settings),
+        events=sandbox_events,
+        tools=HttpToolGateway(),
+        provision_timeout_seconds=settings.sandbox_start_timeout * 2,
+    )
     return Container(
         settings=settings,
         users=DynamoUserRepository(),
         sessions=DynamoSessionRepository(),
         events=DynamoEventLog(),
         tokens=tokens,
+        sandboxes=sandboxes,
+        sandbox_events=sandbox_events,
+        files=DynamoFileRepository(),
+        object_store=S3ObjectStore(lambda: _client("s3", settings), settings.files_bucket),
+        upload_policy=UploadPolicy(settings.max_upload_bytes, settings.upload_type_patterns()),
+        vnc_tokens=(
+            VncTokens(settings.resolved_auth_secret(), settings.vnc_token_ttl_seconds)
+            if settings.auth_mode == "local" or settings.auth_secret
+            else None
+        ),
     )
+
+
+def _client(service: str, settings: Settings) -> Any:
+    import boto3
+
+    endpoint = settings.s3_endpoint if service == "s3" else None
+    return boto3.client(service, region_name=settings.aws_region, endpoint_url=endpoint)

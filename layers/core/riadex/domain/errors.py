@@ -28,3 +28,15 @@ class Conflict(DomainError):
 
 class Unauthorized(DomainError):
     """No credentials, or credentials that do not verify."""
+
+
+class TooLarge(DomainError):
+    """The payload is over the size limit for its kind (HTTP 413)."""
+
+
+class UnsupportedType(DomainError):
+    """The payload's content type is not accepted (HTTP 415)."""
+
+
+class Unavailable(DomainError):
+    """A dependency (the session's sandbox) cannot serve the request now; retrying may work (503)."""

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from riadex.application import sessions as use
+from riadex.application.files import delete_session_files
 from riadex.entrypoints.http.dependencies import ContainerDep, UserId
 from riadex.entrypoints.http.schemas import (
     CreateSession,
@@ -61,7 +62,16 @@ def get_session(
 
 @router.delete("/{session_id}", summary="Delete a session, its runs and its events")
 def delete_session(session_id: str, user_id: UserId, container: ContainerDep) -> Envelope[Empty]:
-    use.delete_session(user_id, session_id, container.sessions, container.events)
+    use.delete_session(
+        user_id,
+        session_id,
+        container.sessions,
+        container.events,
+        cleanups=(
+            container.sandboxes.release,
+            lambda sid: delete_session_files(sid, container.files, container.object_store),
+        ),
+    )
     return Envelope(data=Empty())
 
 

@@ -1,0 +1,1 @@
+"""The object store (S3; moto locally)."""
