@@ -66,7 +66,9 @@ def bootstrap(settings: Settings | None = None) -> Container:
     )
     sandbox_events = RecordingSandboxEvents()
     secrets = (
-        SsmSecrets(_client("ssm", settings)) if settings.sandbox_secret_store == "ssm" else InlineSecrets()  # noqa: S105
+        SsmSecrets(_client("ssm", settings), settings.sandbox_secret_prefix)
+        if settings.sandbox_secret_store == "ssm"  # noqa: S105 - a mode name
+        else InlineSecrets()
     )
     sandboxes = Sandboxes(
         records=DynamoSandboxRecords(secrets),

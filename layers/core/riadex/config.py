@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     sandbox_container_name: str = "sandbox"
     sandbox_subnets: str = ""
     sandbox_security_groups: str = ""
-    sandbox_secret_store: Literal["inline", "ssm"] = "inline"  # noqa: S105
+    sandbox_secret_store: Literal["inline", "ssm"] = "inline"  # noqa: S105 - a mode, not a secret
+    sandbox_secret_prefix: str = "/riadex/sandboxes"  # noqa: S105 - an SSM path, not a secret
     vnc_token_ttl_seconds: int = Field(default=60, gt=0, le=600)
 
     # Files (uploads into sessions).

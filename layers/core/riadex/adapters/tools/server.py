@@ -77,15 +77,16 @@ def request(
             with _client(handle, timeout) as client:
                 response = client.request(method, path, json=json, files=files, data=form)
             return _data(response)
-        except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
-            if attempt + 1 < attempts:
-                time.sleep(0.1 * (attempt + 1))
-                continue
-            raise SandboxUnreachable(str(exc)) from None
         except httpx.TimeoutException:
             if attempt + 1 < attempts:
                 continue
             raise Unavailable("the sandbox did not answer in time", {"retryable": True}) from None
+        except httpx.TransportError as exc:
+            # Refused, reset or cut mid-answer: nobody is serving there any more.
+            if attempt + 1 < attempts:
+                time.sleep(0.1 * (attempt + 1))
+                continue
+            raise SandboxUnreachable(str(exc) or type(exc).__name__) from None
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -112,10 +113,10 @@ def download(handle: SandboxHandle, file: str, timeout: float = 60.0) -> bytes:
     try:
         with _client(handle, timeout) as client:
             response = client.get("/file/download", params={"file": file})
-    except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
-        raise SandboxUnreachable(str(exc)) from None
     except httpx.TimeoutException:
         raise Unavailable("the sandbox did not answer in time", {"retryable": True}) from None
+    except httpx.TransportError as exc:
+        raise SandboxUnreachable(str(exc) or type(exc).__name__) from None
     if response.status_code >= 400:
         _raise_for(response)
     return response.content

@@ -8,8 +8,12 @@ in a daemon thread serves every relay of the process.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from pathlib import Path
+
+UNIX_PATH_MAX = 100
+"""AF_UNIX paths stop at 108 bytes; a data dir deep in a tree (or pytest's tmp) goes past that."""
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -28,6 +32,7 @@ class HostRelays:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self._servers: dict[str, asyncio.base_events.Server] = {}
+        self._dir_fds: dict[str, int] = {}
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -39,10 +44,16 @@ class HostRelays:
 
     def open(self, key: str, socket_path: Path) -> int:
         """Listen on a free 127.0.0.1 port forwarding to `socket_path`; returns the port."""
+        target = str(socket_path)
+        if len(target) > UNIX_PATH_MAX:
+            # Reach it through an open handle on its directory: /proc/self/fd/N/<name> is short.
+            fd = os.open(socket_path.parent, os.O_PATH | os.O_DIRECTORY)
+            self._dir_fds[key] = fd
+            target = f"/proc/self/fd/{fd}/{socket_path.name}"
 
         async def connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
-                up_reader, up_writer = await asyncio.open_unix_connection(str(socket_path))
+                up_reader, up_writer = await asyncio.open_unix_connection(target)
             except OSError:
                 writer.close()
                 return
@@ -60,3 +71,6 @@ class HostRelays:
         server = self._servers.pop(key, None)
         if server is not None and self._loop is not None:
             self._loop.call_soon_threadsafe(server.close)
+        fd = self._dir_fds.pop(key, None)
+        if fd is not None:
+            os.close(fd)
