@@ -8,6 +8,7 @@ import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -99,11 +100,44 @@ def test_a_second_claim_on_the_same_slot_is_refused_by_the_table(sandboxes: Sand
     assert not claim("sbx_" + "e" * 32, "sbx_" + "d" * 32)
 
 
-def test_a_killed_sandbox_is_lost_and_the_next_use_gets_a_fresh_one(sandboxes: Sandboxes) -> None:
+@pytest.fixture(params=["process", "docker"])
+def any_backend(
+    request: pytest.FixtureRequest, settings: Settings, server_dir: Path, tmp_path: Path
+) -> Iterator[Sandboxes]:
+    if request.param == "process":
+        provider: Any = process_sandboxes(server_dir, tmp_path / "sandboxes")
+    else:
+        docker_host, image = request.getfixturevalue("podman_image")
+        import docker
+
+        from riadex.adapters.sandbox.docker.provider import DockerSandboxes
+
+        provider = DockerSandboxes(client=docker.DockerClient(base_url=docker_host, timeout=60), image=image)
+    bootstrap(settings)
+    tables.create_all()
+    yield Sandboxes(
+        records=DynamoSandboxRecords(),
+        provider=provider,
+        events=RecordingSandboxEvents(),
+        tools=HttpToolGateway(),
+    )
+    provider.release_all()
+
+
+def kill_behind_its_back(sandboxes: Sandboxes, ref: str) -> None:
+    provider: Any = sandboxes.provider
+    if sandboxes.provider.backend == "process":
+        os.killpg(int(ref), signal.SIGKILL)
+        os.waitpid(int(ref), 0)
+    else:
+        provider.client.containers.get(ref).kill()
+
+
+def test_a_killed_sandbox_is_lost_and_the_next_use_gets_a_fresh_one(any_backend: Sandboxes) -> None:
+    sandboxes = any_backend
     sid = new_session()
     old = sandboxes.ensure(sid, OWNER)
-    os.killpg(int(old.ref), signal.SIGKILL)
-    os.waitpid(int(old.ref), 0)
+    kill_behind_its_back(sandboxes, old.ref)
     out = sandboxes.call_tool(sid, OWNER, "shell_exec", {"session_id": "default", "command": "echo fresh"})
     assert out["output"].strip() == "fresh"
     assert statuses(sandboxes, sid) == ["provisioning", "ready", "lost", "provisioning", "ready"]
