@@ -7,6 +7,7 @@ Unavailable. Only idempotent calls are resent after a transport error; a command
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -21,14 +22,32 @@ CONNECT_TIMEOUT = 5.0
 READ_RETRIES = 2
 
 
-def _client(handle: SandboxHandle, timeout: float) -> httpx.Client:
-    return httpx.Client(
-        base_url=handle.endpoint,
+_pool_lock = threading.Lock()
+_pool: httpx.Client | None = None
+
+
+def _shared() -> httpx.Client:
+    """One pooled client for every sandbox: building a client costs ~10 ms (its SSL context), more than
+    a whole tool-server round trip, and keep-alive connections save the TCP handshake per call."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = httpx.Client(
+                # Connection-level retries only: a refused connect means the request never left.
+                transport=httpx.HTTPTransport(retries=1),
+                trust_env=False,
+                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            )
+        return _pool
+
+
+def _send(handle: SandboxHandle, method: str, path: str, timeout: float, **kwargs: Any) -> httpx.Response:
+    return _shared().request(
+        method,
+        handle.endpoint + path,
         headers={"Authorization": f"Bearer {handle.secret}"},
         timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT),
-        # Connection-level retries only: a refused connect means the request never left.
-        transport=httpx.HTTPTransport(retries=1),
-        trust_env=False,
+        **kwargs,
     )
 
 
@@ -74,8 +93,7 @@ def request(
     attempts = 1 + (READ_RETRIES if idempotent else 0)
     for attempt in range(attempts):
         try:
-            with _client(handle, timeout) as client:
-                response = client.request(method, path, json=json, files=files, data=form)
+            response = _send(handle, method, path, timeout, json=json, files=files, data=form)
             return _data(response)
         except httpx.TimeoutException:
             if attempt + 1 < attempts:
@@ -111,8 +129,7 @@ def wait_healthy(handle: SandboxHandle, deadline: float, alive: Any = None) -> b
 
 def download(handle: SandboxHandle, file: str, timeout: float = 60.0) -> bytes:
     try:
-        with _client(handle, timeout) as client:
-            response = client.get("/file/download", params={"file": file})
+        response = _send(handle, "GET", "/file/download", timeout, params={"file": file})
     except httpx.TimeoutException:
         raise Unavailable("the sandbox did not answer in time", {"retryable": True}) from None
     except httpx.TransportError as exc:
