@@ -97,10 +97,12 @@ class LocalStack:
             sessions=settings.sessions_table,
             runs=settings.runs_table,
             events=settings.events_table,
+            files=settings.files_table,
             region=settings.aws_region,
             endpoint=settings.dynamodb_endpoint,
         )
         tables.create_all()
+        self._create_bucket(settings.files_bucket)
         if self._keeps_snapshot:
             snapshot.load(self._dynamodb(), self.snapshot_path)
         if self._keeps_snapshot and self.settings.snapshot_interval_seconds > 0:
@@ -145,6 +147,12 @@ class LocalStack:
     def _save_periodically(self) -> None:
         while not self._stop.wait(self.settings.snapshot_interval_seconds):
             self.save()
+
+    def _create_bucket(self, bucket: str) -> None:
+        """Uploaded files live in moto's S3 while the stack runs (not in the snapshot)."""
+        s3 = boto3.client("s3", region_name=self.settings.aws_region)
+        if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+            s3.create_bucket(Bucket=bucket)
 
     def _table_names(self) -> list[str]:
         return [model.Meta.table_name for model in tables.ALL_TABLES]
