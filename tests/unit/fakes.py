@@ -64,6 +64,10 @@ class FakeSessions:
     def delete(self, session_id: str) -> None:
         del self.items[session_id]
 
+    def rename(self, session_id: str, title: str) -> None:
+        if session_id in self.items:
+            self.items[session_id].title = title
+
 
 class FakeEvents:
     """The log's contract in memory: gap-free seq per session, one event per append key."""
@@ -164,18 +168,30 @@ class FakeRuns:
     def delete(self, run_id: str) -> None:
         self.items.pop(run_id, None)
 
+    def set_execution(self, run_id: str, execution: str) -> None:
+        if run_id in self.items:
+            self.items[run_id].execution = execution
+
 
 class FakeWorkflow:
     def __init__(self) -> None:
         self.started: list[str] = []
         self.stopped: list[str] = []
+        self.resumed: list[str] = []
 
     def start(self, run_id: str, session_id: str) -> None:
         if run_id not in self.started:
             self.started.append(run_id)
 
-    def stop(self, run_id: str, cause: str) -> None:
-        self.stopped.append(run_id)
+    def stop(self, run_id: str, cause: str, execution: str | None = None) -> None:
+        self.stopped.append(execution or run_id)
+
+    def continue_as(self, run_id: str, execution: str, state: dict[str, Any]) -> None:
+        self.started.append(execution)
+
+    def resume(self, task_token: str, output: dict[str, Any]) -> bool:
+        self.resumed.append(task_token)
+        return True
 
 
 class FakeObjects:

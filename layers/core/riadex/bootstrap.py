@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from riadex.adapters.auth.tokens import HS256Tokens
@@ -20,6 +20,8 @@ from riadex.adapters.sandbox.factory import build_provider
 from riadex.adapters.stepfunctions.workflow import StepFunctionsWorkflow
 from riadex.adapters.storage.s3 import S3ObjectStore
 from riadex.adapters.tools.gateway import HttpToolGateway
+from riadex.application.agent_loop import AgentLoop, LoopLimits
+from riadex.application.agent_model import AgentModel
 from riadex.application.files import FileRepository, UploadPolicy
 from riadex.application.ports import (
     EventLog,
@@ -32,7 +34,10 @@ from riadex.application.ports import (
 from riadex.application.runs import RunLimits, RunService
 from riadex.application.sandbox_events import EventLogSandboxEvents
 from riadex.application.sandbox_ports import SandboxProvider
+from riadex.application.llm import ToolSpec
 from riadex.application.sandboxes import Sandboxes
+from riadex.application.tool_catalog import CONTROL_PLANE_TOOLS
+from riadex.application.tool_runner import ToolRunner
 from riadex.config import Settings, get_settings
 
 
@@ -69,6 +74,49 @@ class Container:
             RunLimits(
                 max_message_chars=self.settings.max_message_chars,
                 inline_output_chars=self.settings.inline_output_chars,
+            ),
+        )
+
+    def agent_loop(self) -> AgentLoop:
+        """The loop's use cases; the model is built on first use (only Plan/Think/Summarize need it)."""
+        from riadex.adapters.llm.factory import make_agent_model
+        from riadex.adapters.search.factory import make_search_provider
+        from riadex.adapters.tools.interrupt import SandboxInterrupts
+        from riadex.adapters.tools.schemas import ALL_FUNCTIONS
+
+        settings = self.settings
+        sandboxes = self.sandboxes
+
+        def run_sandbox(run_id: str) -> Sandboxes:
+            return replace(sandboxes, events=self.sandbox_events.for_run(run_id))
+
+        tools = ToolRunner(
+            run_sandbox,
+            lambda: make_search_provider(settings),
+            lambda: SandboxInterrupts(sandboxes),
+            self.runs,
+        )
+        specs = [ToolSpec(f.name, f.description, f.parameters()) for f in ALL_FUNCTIONS]
+        models: list[AgentModel] = []
+
+        def model() -> AgentModel:
+            if not models:
+                models.append(make_agent_model(settings))
+            return models[0]
+
+        return AgentLoop(
+            self.run_service,
+            model,
+            tools,
+            [*specs, *CONTROL_PLANE_TOOLS],
+            LoopLimits(
+                max_steps=settings.run_max_steps,
+                max_tool_calls=settings.run_max_tool_calls,
+                max_tokens=settings.run_max_tokens,
+                max_seconds=settings.run_max_seconds,
+                max_history_events=settings.run_max_history_events,
+                context_tokens=settings.llm_context_tokens,
+                ask_timeout_seconds=settings.run_ask_timeout_seconds,
             ),
         )
 

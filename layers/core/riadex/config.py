@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     stream_poll_active_max_seconds: float = Field(default=0.5, gt=0)
     stream_poll_idle_max_seconds: float = Field(default=2.0, gt=0)
 
+    # The agent loop's per-run budgets (ended with done{failed|timed_out, reason: "budget: ..."}), the
+    # wait for an answer to `message_ask_user`, and the execution history size that starts a continuation.
+    run_max_steps: int = Field(default=20, gt=0)
+    run_max_tool_calls: int = Field(default=100, gt=0)
+    run_max_tokens: int = Field(default=2_000_000, gt=0)
+    run_max_seconds: float = Field(default=3600.0, gt=0)
+    run_ask_timeout_seconds: int = Field(default=24 * 3600, gt=0)
+    run_max_history_events: int = Field(default=20_000, gt=0, le=24_000)
+
     # Sandboxes (SPEC §6 SANDBOX_BACKEND; the rest are this project's own).
     sandbox_backend: Literal["process", "docker", "fargate"] = "process"
     sandbox_idle_timeout: int = Field(default=1800, gt=0)

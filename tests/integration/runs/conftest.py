@@ -21,6 +21,7 @@ from riadex.entrypoints.local.agent_workflow import (
     state_machine_arn,
 )
 from riadex.entrypoints.local.lambda_invoke import LambdaInvokeServer
+from riadex.entrypoints.tasks.agent_handlers import make_agent_handlers
 from riadex.entrypoints.tasks.handlers import make_handlers
 from tests.conftest import make_settings
 
@@ -66,12 +67,14 @@ def agent(container: Container, lambda_server: LambdaInvokeServer) -> Iterator[L
     arn = container.settings.state_machine_arn
     assert arn is not None
     name = arn.rsplit(":", 1)[1]
-    handlers = make_handlers(lambda: container.run_service)
+    loop = container.agent_loop()
+    handlers = {**make_handlers(lambda: container.run_service), **make_agent_handlers(lambda: loop)}
     running = LocalAgent(lambda_server, container.settings.aws_region, name, handlers)
     running.watcher.interval = 0.1
     running.start()
     yield running
     running.stop()
+    container.sandboxes.provider.release_all()  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")

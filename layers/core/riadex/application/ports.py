@@ -26,6 +26,10 @@ class SessionRepository(Protocol):
 
     def delete(self, session_id: str) -> None: ...
 
+    def rename(self, session_id: str, title: str) -> None:
+        """Set the title (the agent names a new session); nothing if the session is gone."""
+        ...
+
 
 class EventLog(Protocol):
     def read(self, session_id: str, after: int, limit: int | None, *, consistent: bool = True) -> list[Event]:
@@ -88,6 +92,10 @@ class RunRepository(Protocol):
         """Clear the session's active run if it is still run_id (the session becomes idle)."""
         ...
 
+    def set_execution(self, run_id: str, execution: str) -> None:
+        """Record the run's current execution name (a continuation); nothing if the run is gone."""
+        ...
+
     def list_for_session(self, session_id: str) -> list[Run]: ...
 
     def delete(self, run_id: str) -> None: ...
@@ -100,8 +108,19 @@ class Workflow(Protocol):
         """Idempotent: starting an already started run's execution is not an error."""
         ...
 
-    def stop(self, run_id: str, cause: str) -> None:
-        """Idempotent: stopping an execution that is finished or was never started is not an error."""
+    def stop(self, run_id: str, cause: str, execution: str | None = None) -> None:
+        """Idempotent: stopping an execution that is finished or was never started is not an error.
+
+        `execution` names the run's current execution when it was continued (else the run id)."""
+        ...
+
+    def continue_as(self, run_id: str, execution: str, state: dict[str, Any]) -> None:
+        """Start the run's next execution, named `execution`, with `state` as its input (idempotent)."""
+        ...
+
+    def resume(self, task_token: str, output: dict[str, Any]) -> bool:
+        """Resume a paused task (SendTaskSuccess); False when the token is no longer valid (the wait
+        timed out or the execution ended)."""
         ...
 
 

@@ -28,6 +28,7 @@ from riadex.domain.errors import (
     InvalidInput,
     NotFound,
     RunNotOpen,
+    SessionBusy,
     TooLarge,
 )
 from riadex.domain.events import EventType, append_key, empty_usage
@@ -57,6 +58,15 @@ EXECUTION_ENDINGS = {
 class RunLimits:
     max_message_chars: int
     inline_output_chars: int
+
+
+def execution_name(run_id: str, continuation: int) -> str:
+    """The run's first execution is named after it; continuations are `<run_id>-<n>`."""
+    return run_id if continuation <= 0 else f"{run_id}-{continuation}"
+
+
+def run_of_execution(name: str) -> str:
+    return name.split("-", 1)[0]
 
 
 def request_hash(message: str, attachments: list[str]) -> str:
@@ -116,6 +126,12 @@ class RunService:
         )
         try:
             self.runs.create(run)
+        except SessionBusy as busy:
+            # SPEC §1: a message to a session whose run waits for the user is that run's answer.
+            waiting = self.runs.get(busy.active_run_id) if busy.active_run_id else None
+            if waiting is None or waiting.owner_id != owner_id or waiting.status is not RunStatus.WAITING:
+                raise
+            return self._answer(waiting, message, attachments)
         except AlreadyExists:
             existing = self.runs.get(run_id)
             if existing is None:  # created and deleted with its session meanwhile
@@ -128,6 +144,37 @@ class RunService:
         if run.status is RunStatus.QUEUED:
             self._launch(run)
         return self.runs.get(run_id) or run
+
+    def _answer(self, run: Run, message: str, attachments: list[str]) -> Run:
+        """The user's answer to `message_ask_user`: stored as their message and as the ask call's
+        result, the run back to running, and the paused execution resumed."""
+        wait = run.wait or {}
+        call_id = str(wait.get("tool_call_id") or "")
+        resumed = self.runs.transition(run.run_id, {RunStatus.WAITING}, RunStatus.RUNNING, wait=None)
+        if resumed is None:  # answered or cancelled meanwhile
+            raise SessionBusy(run.run_id)
+        stored: dict[str, Any] = {"role": "user", "content": message}
+        if attachments:
+            stored["attachments"] = attachments
+        self._append(resumed, EventType.MESSAGE, stored, f"answer/{call_id}/message", while_open=True)
+        self.emit_tool(
+            resumed,
+            f"tool/{call_id}/result",
+            {
+                "tool_call_id": call_id,
+                "name": "message",
+                "function": "message_ask_user",
+                "args": {"question": wait.get("question", "")},
+                "status": "called",
+                "content": message,
+            },
+        )
+        self._append(resumed, EventType.RUN, {"status": RunStatus.RUNNING.value}, f"answer/{call_id}/running")
+        if not self.workflow.resume(str(wait.get("task_token", "")), {"answered": call_id}):
+            return self.finish(
+                run.run_id, RunStatus.TIMED_OUT, reason="the question to the user expired before the answer"
+            )
+        return self.runs.get(run.run_id) or resumed
 
     def _validate_message(self, message: str, attachments: list[str], key: str | None) -> None:
         if len(message) > self.limits.max_message_chars:
@@ -192,7 +239,7 @@ class RunService:
             return run
         if run.status in (RunStatus.RUNNING, RunStatus.WAITING):
             self._mark_cancelling(run.run_id)
-        self.workflow.stop(run.run_id, reason)
+        self.workflow.stop(run.run_id, reason, (self.runs.get(run.run_id) or run).execution)
         return self.finish(run.run_id, RunStatus.CANCELLED, reason=reason)
 
     def _mark_cancelling(self, run_id: str) -> None:
@@ -248,7 +295,14 @@ class RunService:
         bounded = bound_tool_output(run.session_id, key, data, self.objects, self.limits.inline_output_chars)
         return self._append(run, EventType.TOOL, bounded, name, while_open=True)
 
-    def fail(self, run_id: str, code: str, message: str, retryable: bool = False) -> Run:
+    def fail(
+        self,
+        run_id: str,
+        code: str,
+        message: str,
+        retryable: bool = False,
+        usage: dict[str, int] | None = None,
+    ) -> Run:
         run = self._existing(run_id)
         if not run.status.is_terminal:
             self._append(
@@ -258,7 +312,11 @@ class RunService:
                 "error",
             )
         return self.finish(
-            run_id, RunStatus.FAILED, error={"code": code, "message": message[:2000]}, reason=code
+            run_id,
+            RunStatus.FAILED,
+            usage=usage,
+            error={"code": code, "message": message[:2000]},
+            reason=code,
         )
 
     def finish(
@@ -292,11 +350,15 @@ class RunService:
         self._ensure_closing_events(run)
         return run
 
-    def finalize_execution(self, run_id: str, execution_status: str, cause: str | None) -> Run | None:
-        """An execution ended outside our handlers (failed, timed out, aborted): write what is missing."""
+    def finalize_execution(self, execution: str, execution_status: str, cause: str | None) -> Run | None:
+        """An execution ended outside our handlers (failed, timed out, aborted): write what is missing.
+
+        Only the run's current execution counts: one that handed over to a continuation is not a death.
+        """
         ending = EXECUTION_ENDINGS.get(execution_status)
+        run_id = run_of_execution(execution)
         run = self.runs.get(run_id) if ids.is_valid(run_id, "run") else None
-        if ending is None or run is None:
+        if ending is None or run is None or execution != (run.execution or run.run_id):
             return run
         if run.status.is_terminal:
             self._ensure_closing_events(run)

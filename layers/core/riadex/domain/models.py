@@ -135,3 +135,8 @@ class Run:
     reason: str | None = None
     first_seq: int | None = None
     message_seq: int | None = None
+    execution: str | None = None
+    """The name of the run's current Step Functions execution (None: the run id itself); a run that
+    outgrows one execution's history continues in `<run_id>-<n>`."""
+    wait: dict[str, Any] | None = None
+    """While waiting for the user: {"task_token", "tool_call_id", "question"}."""

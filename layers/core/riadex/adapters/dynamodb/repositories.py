@@ -11,7 +11,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from riadex.adapters.dynamodb.tables import EventItem, RunItem, SandboxMap, SessionItem, UserItem
@@ -127,6 +127,15 @@ class DynamoSessionRepository:
 
     def delete(self, session_id: str) -> None:
         SessionItem(session_id=session_id).delete()
+
+    def rename(self, session_id: str, title: str) -> None:
+        try:
+            SessionItem(session_id=session_id).update(
+                actions=[SessionItem.title.set(title)], condition=SessionItem.session_id.exists()
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
 
 
 def _event_from_item(item: EventItem) -> Event:

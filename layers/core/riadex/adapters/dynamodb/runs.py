@@ -38,6 +38,8 @@ def run_from_item(item: RunItem) -> Run:
         reason=item.reason,
         first_seq=int(item.first_seq) if item.first_seq is not None else None,
         message_seq=int(item.message_seq) if item.message_seq is not None else None,
+        execution=item.execution,
+        wait=item.wait,
     )
 
 
@@ -105,7 +107,10 @@ class DynamoRunRepository:
         actions: list[Action] = [RunItem.status.set(to.value)]
         for name, value in fields.items():
             attribute = getattr(RunItem, name)
-            actions.append(attribute.set(iso(value) if isinstance(value, datetime) else value))
+            if value is None:
+                actions.append(attribute.remove())
+            else:
+                actions.append(attribute.set(iso(value) if isinstance(value, datetime) else value))
         item = RunItem(run_id=run_id)
         try:
             item.update(
@@ -137,6 +142,15 @@ class DynamoRunRepository:
                     SessionItem.updated_at.set(iso(now)),
                 ],
                 condition=SessionItem.active_run_id == run_id,
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+
+    def set_execution(self, run_id: str, execution: str) -> None:
+        try:
+            RunItem(run_id=run_id).update(
+                actions=[RunItem.execution.set(execution)], condition=RunItem.run_id.exists()
             )
         except UpdateError as exc:
             if exc.cause_response_code != "ConditionalCheckFailedException":

@@ -114,6 +114,8 @@ class RunItem(Model):
     reason = UnicodeAttribute(null=True)
     first_seq = NumberAttribute(null=True)
     message_seq = NumberAttribute(null=True)
+    execution = UnicodeAttribute(null=True)
+    wait = JSONAttribute(null=True)
 
     by_session = RunsBySession()
 

@@ -62,7 +62,7 @@ def main() -> int:
     container = None
     try:
         settings = stack.start()
-        container = bootstrap(settings)
+        container = stack.container or bootstrap(settings)
         reaper = PeriodicReaper(
             container.sandboxes, settings.sandbox_idle_timeout, settings.sandbox_reap_every
         )

@@ -28,7 +28,14 @@ ACCOUNT = "123456789012"  # moto's default account
 STATE_MACHINE_FILE = Path(__file__).resolve().parents[5] / "statemachines" / "agent.asl.json"
 TASK_FUNCTIONS = {
     "StartRunFunctionArn": "start-run",
-    "RespondFunctionArn": "respond",
+    "PlanFunctionArn": "plan",
+    "AcquireSandboxFunctionArn": "acquire-sandbox",
+    "ThinkFunctionArn": "think",
+    "ActFunctionArn": "act",
+    "AskUserFunctionArn": "ask-user",
+    "WaitExpiredFunctionArn": "wait-expired",
+    "SummarizeFunctionArn": "summarize",
+    "ContinueRunFunctionArn": "continue-run",
     "FinishRunFunctionArn": "finish-run",
     "FailRunFunctionArn": "fail-run",
 }

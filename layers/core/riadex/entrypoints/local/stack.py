@@ -18,6 +18,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from riadex.adapters.dynamodb import tables
+from riadex.bootstrap import Container
 from riadex.config import Settings
 from riadex.entrypoints.local import snapshot
 from riadex.entrypoints.local.agent_workflow import (
@@ -69,6 +70,9 @@ class LocalStack:
     _keeps_snapshot: bool = False
     lambdas: LambdaInvokeServer | None = None
     agent: LocalAgent | None = None
+    container: Container | None = None
+    """The one container of the local server: the API and the loop's tasks share it (a process
+    sandbox belongs to the provider that started it)."""
 
     @property
     def snapshot_path(self) -> Path:
@@ -115,14 +119,16 @@ class LocalStack:
     def _start_agent(self, settings: Settings) -> None:
         """Runs execute for real: the state machine in moto, its tasks in-process (agent_workflow)."""
         from riadex.bootstrap import bootstrap
+        from riadex.entrypoints.tasks.agent_handlers import make_agent_handlers
         from riadex.entrypoints.tasks.handlers import make_handlers
 
         ensure_bucket(settings.aws_region, settings.objects_bucket)
         self.lambdas = LambdaInvokeServer()
         self.lambdas.start()
         route_lambda_to(self.lambdas)
-        container = bootstrap(settings)
-        handlers = make_handlers(lambda: container.run_service)
+        container = self.container = bootstrap(settings)
+        loop = container.agent_loop()
+        handlers = {**make_handlers(lambda: container.run_service), **make_agent_handlers(lambda: loop)}
         self.agent = LocalAgent(self.lambdas, settings.aws_region, STATE_MACHINE_NAME, handlers).start()
 
     def stop(self) -> None:

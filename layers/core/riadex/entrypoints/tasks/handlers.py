@@ -14,6 +14,7 @@ from typing import Any
 
 from pynamodb.exceptions import PynamoDBException
 
+from riadex.application.loop_state import LoopState
 from riadex.application.runs import RunService
 from riadex.domain.models import RunStatus
 
@@ -56,14 +57,19 @@ def make_handlers(service: Callable[[], RunService]) -> dict[str, Handler]:
             return {"usage": service().respond(event["run_id"])}
 
     def finish_run(event: dict[str, Any], _: Any) -> dict[str, Any]:
+        usage = event.get("usage") or (LoopState.of(event["loop"]).usage() if "loop" in event else None)
         with _transient_storage_errors():
-            run = service().finish(event["run_id"], RunStatus.COMPLETED, usage=event.get("usage"))
+            run = service().finish(event["run_id"], RunStatus.COMPLETED, usage=usage)
         return {"status": run.status.value}
 
     def fail_run(event: dict[str, Any], _: Any) -> dict[str, Any]:
         code, message = _error_message(event.get("error") or {})
+        usage = LoopState.of(event["loop"]).usage() if isinstance(event.get("loop"), dict) else None
+        retryable = code == "TransientError"
+        if retryable:  # the state machine's retries are used up
+            code, message = "retries_exhausted", f"{message} (gave up after retries; try again later)"
         with _transient_storage_errors():
-            run = service().fail(event["run_id"], _snake(code), message)
+            run = service().fail(event["run_id"], _snake(code), message, retryable=retryable, usage=usage)
         return {"status": run.status.value}
 
     def finalize_run(event: dict[str, Any], _: Any) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -82,6 +83,12 @@ class ProcessSandboxes:
     _children: dict[str, _Child] = field(default_factory=dict)
     _relays: HostRelays = field(default_factory=HostRelays)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _spawner: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawner")
+    )
+    """Sandboxes are started from this one long-lived thread: bwrap's --die-with-parent is the parent
+    *thread*'s death signal, and a request thread (the local Lambda Invoke server's, a web server's)
+    ends right after the acquire, which would kill the sandbox it just started."""
 
     @property
     def backend(self) -> str:
@@ -116,7 +123,8 @@ class ProcessSandboxes:
             command = ["/bin/sh", "-c", f'{cgroups.join_script()}; exec "$@"', "sh", *command]
         log = (directory / "server.log").open("ab")
         try:
-            process = subprocess.Popen(  # noqa: S603
+            process = self._spawner.submit(
+                subprocess.Popen,
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -124,7 +132,7 @@ class ProcessSandboxes:
                 env=None if jailed else env,
                 cwd=directory,
                 start_new_session=True,
-            )
+            ).result()
         finally:
             log.close()
         child = _Child(process=process, directory=directory, cgroups=cgroups, relay_key=None)

@@ -1,0 +1,5 @@
+"""Step Functions task `think` of the agent loop (see riadex.entrypoints.tasks.agent_handlers)."""
+
+from riadex.entrypoints.tasks.agent_handlers import agent_lambda_handler
+
+handler = agent_lambda_handler("think")

@@ -1,0 +1,136 @@
+"""Run one tool call the model asked for, and say how it went as a `tool` event's data (SPEC §2).
+
+Sandbox tools (shell, file, browser) go to the session's sandbox, `web_search` to the search provider,
+`message_notify_user` is its own result; `message_ask_user` is not run here (the loop pauses for it).
+
+A tool that refuses (a missing file, a bad argument, a search error) is a `failed` result the model
+reads and can recover from; only a sandbox that vanished is raised (`Unavailable`, retryable: the next
+attempt gets a fresh sandbox). While a call runs, a watcher re-reads the run's status; when a cancel
+has moved it on, the sandbox is told to kill the shell command's process group or stop the browser
+action (SPEC §4), so the call returns promptly and nothing keeps running for a cancelled run.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from riadex.application import tool_catalog as tc
+from riadex.application.llm import ToolCall
+from riadex.application.ports import RunRepository
+from riadex.application.search import SearchError, SearchProvider, search_tool_content
+from riadex.domain.errors import DomainError, Unavailable
+from riadex.domain.models import Run, RunStatus
+
+SANDBOX_TOOLS = frozenset({tc.SHELL, tc.FILE, tc.BROWSER})
+DEFAULT_SEARCH_RESULTS = 5
+
+
+class SandboxTools(Protocol):
+    def ensure(self, session_id: str, owner_id: str) -> object: ...
+
+    def call_tool(
+        self, session_id: str, owner_id: str, function: str, args: dict[str, Any]
+    ) -> dict[str, Any]: ...
+
+
+class ToolInterrupts(Protocol):
+    def interrupt(self, session_id: str, function: str, args: dict[str, Any]) -> None:
+        """Stop what `function` started in the session's sandbox (best effort, never raises)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ToolOutcome:
+    status: str
+    """"called" or "failed"."""
+    content: Any
+    duration_ms: int
+
+
+class ToolRunner:
+    def __init__(
+        self,
+        sandbox: Callable[[str], SandboxTools],
+        search: Callable[[], SearchProvider],
+        interrupts: Callable[[], ToolInterrupts],
+        runs: RunRepository,
+        *,
+        cancel_poll_seconds: float = 0.5,
+    ) -> None:
+        self._sandbox = sandbox
+        self._search = search
+        self._interrupts = interrupts
+        self._runs = runs
+        self._poll = cancel_poll_seconds
+
+    def prepare(self, run: Run) -> None:
+        """Start (or find) the session's sandbox ahead of the first tool call."""
+        self._sandbox(run.run_id).ensure(run.session_id, run.owner_id)
+
+    def run(self, run: Run, call: ToolCall) -> ToolOutcome:
+        started = time.monotonic()
+        status, content = self._dispatch(run, call)
+        return ToolOutcome(status, content, int((time.monotonic() - started) * 1000))
+
+    def _dispatch(self, run: Run, call: ToolCall) -> tuple[str, Any]:
+        tool = tc.tool_of(call.name)
+        try:
+            if tool in SANDBOX_TOOLS:
+                return "called", self._in_sandbox(run, call)
+            if call.name == tc.WEB_SEARCH:
+                return "called", self._web_search(call.arguments)
+            if call.name == tc.MESSAGE_NOTIFY_USER:
+                return "called", {"text": str(call.arguments.get("text", ""))}
+        except Unavailable as exc:
+            if (exc.details or {}).get("retryable"):
+                raise
+            return "failed", {"error": exc.message}
+        except SearchError as exc:
+            return "failed", {"error": exc.message}
+        except DomainError as exc:
+            return "failed", {"error": exc.message}
+        return "failed", {"error": f"unknown function {call.name!r}: use one of the functions you were given"}
+
+    def _web_search(self, args: dict[str, Any]) -> dict[str, Any]:
+        query = str(args.get("query") or "").strip()
+        if not query:
+            return {"error": "web_search needs a query"}
+        wanted = args.get("max_results")
+        count = wanted if isinstance(wanted, int) and 1 <= wanted <= 20 else DEFAULT_SEARCH_RESULTS
+        return search_tool_content(query, self._search().search(query, count))
+
+    def _in_sandbox(self, run: Run, call: ToolCall) -> dict[str, Any]:
+        done = threading.Event()
+        watcher = threading.Thread(
+            target=self._watch, args=(run, call, done), name=f"cancel-watch-{call.id}", daemon=True
+        )
+        watcher.start()
+        try:
+            data = self._sandbox(run.run_id).call_tool(run.session_id, run.owner_id, call.name, dict(call.arguments))
+        finally:
+            done.set()
+            watcher.join(timeout=self._poll * 4)
+        return _tool_content(data)
+
+    def _watch(self, run: Run, call: ToolCall, done: threading.Event) -> None:
+        while not done.wait(self._poll):
+            try:
+                current = self._runs.get(run.run_id)
+            except Exception:  # a failed read is not a cancel; the next poll reads again
+                continue
+            if current is None or current.status is not RunStatus.RUNNING:
+                self._interrupts().interrupt(run.session_id, call.name, dict(call.arguments))
+                return
+
+
+def _tool_content(data: dict[str, Any]) -> dict[str, Any]:
+    """The tool server's data as event content: a browser screenshot is not inlined (its base64 would
+    crowd out the page text); the event says one was taken."""
+    if "screenshot_png_b64" in data:
+        data = {k: v for k, v in data.items() if k != "screenshot_png_b64"}
+        data["screenshot"] = "taken"
+    return data

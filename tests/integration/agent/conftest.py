@@ -1,0 +1,67 @@
+"""The agent loop as deployed: moto's Step Functions executes statemachines/agent.asl.json, its Lambda
+tasks run our handlers in this process (the local Invoke server), tools run in a real `process`
+sandbox, and the model is the scripted one (SPEC §5) unless a test points the loop at a fake provider.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from riadex.adapters.dynamodb import tables
+from riadex.bootstrap import Container, bootstrap
+from riadex.config import Settings
+from riadex.entrypoints.http.app import create_app
+from riadex.entrypoints.local.agent_workflow import LocalAgent, ensure_bucket, state_machine_arn
+from riadex.entrypoints.local.lambda_invoke import LambdaInvokeServer
+from riadex.entrypoints.tasks.agent_handlers import make_agent_handlers
+from riadex.entrypoints.tasks.handlers import make_handlers
+from tests.conftest import make_settings
+from tests.integration.runs.conftest import FAST_STREAMS, lambda_server  # noqa: F401 - a fixture
+
+AgentFactory = Callable[..., tuple[Container, TestClient]]
+
+
+@pytest.fixture
+def agent_stack(
+    moto_endpoint: str, lambda_server: LambdaInvokeServer, tmp_path_factory: pytest.TempPathFactory  # noqa: F811
+) -> Iterator[AgentFactory]:
+    """Builds a deployed agent (its own state machine, tables and sandboxes) with settings overrides.
+
+    Function-scoped: pynamodb binds table names globally, so one test's stack at a time."""
+    started: list[tuple[LocalAgent, Container, TestClient]] = []
+
+    def build(**overrides: Any) -> tuple[Container, TestClient]:
+        name = f"ag{uuid.uuid4().hex[:10]}"
+        data_dir = tmp_path_factory.mktemp(name)
+        settings: Settings = make_settings(
+            moto_endpoint,
+            state_machine_arn=state_machine_arn("us-east-1", name),
+            objects_bucket=f"{name}-objects",
+            data_dir=data_dir,
+            sandbox_jail="none" if shutil.which("bwrap") is None else "auto",
+            **{**FAST_STREAMS, **overrides},
+        )
+        container = bootstrap(settings)
+        tables.create_all()
+        ensure_bucket(settings.aws_region, settings.objects_bucket)
+        loop = container.agent_loop()
+        handlers = {**make_handlers(lambda: container.run_service), **make_agent_handlers(lambda: loop)}
+        agent = LocalAgent(lambda_server, settings.aws_region, name, handlers)
+        agent.watcher.interval = 0.1
+        agent.start()
+        client = TestClient(create_app(container), raise_server_exceptions=False)
+        client.__enter__()
+        started.append((agent, container, client))
+        return container, client
+
+    yield build
+    for agent, container, client in started:
+        client.__exit__(None, None, None)
+        agent.stop()
+        container.sandboxes.provider.release_all()  # type: ignore[attr-defined]
