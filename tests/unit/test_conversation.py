@@ -107,6 +107,29 @@ def test_a_failed_call_says_so_and_a_call_without_result_is_answered() -> None:
     assert built[5] == ChatMessage("user", "next request")
 
 
+def test_a_new_run_closes_the_calls_a_cancelled_run_left_open() -> None:
+    built = conversation_from_events(
+        events(
+            message("user", "!sleep 100"),
+            calling("c1", command="sleep 100"),
+            ("done", {"status": "cancelled"}),
+            ("run", {"status": "queued"}),
+            message("user", "!shell echo hi"),
+            calling("c2", command="echo hi"),
+            called("c2", "hi"),
+        )
+    )
+    assert [(m.role, m.content, m.tool_call_id) for m in built] == [
+        ("user", "!sleep 100", None),
+        ("assistant", "", None),
+        ("tool", NO_RESULT, "c1"),
+        ("user", "!shell echo hi", None),
+        ("assistant", "", None),
+        ("tool", "hi", "c2"),
+    ]
+    assert [c.id for c in built[4].tool_calls] == ["c2"]
+
+
 def test_a_user_message_stored_while_a_call_is_open_comes_after_its_result() -> None:
     built = conversation_from_events(
         events(

@@ -23,6 +23,7 @@ from riadex.adapters.tools.gateway import HttpToolGateway
 from riadex.application.agent_loop import AgentLoop, LoopLimits
 from riadex.application.agent_model import AgentModel
 from riadex.application.files import FileRepository, UploadPolicy
+from riadex.application.llm import ToolSpec
 from riadex.application.ports import (
     EventLog,
     ObjectStore,
@@ -34,7 +35,6 @@ from riadex.application.ports import (
 from riadex.application.runs import RunLimits, RunService
 from riadex.application.sandbox_events import EventLogSandboxEvents
 from riadex.application.sandbox_ports import SandboxProvider
-from riadex.application.llm import ToolSpec
 from riadex.application.sandboxes import Sandboxes
 from riadex.application.tool_catalog import CONTROL_PLANE_TOOLS
 from riadex.application.tool_runner import ToolRunner

@@ -29,7 +29,9 @@ AgentFactory = Callable[..., tuple[Container, TestClient]]
 
 @pytest.fixture
 def agent_stack(
-    moto_endpoint: str, lambda_server: LambdaInvokeServer, tmp_path_factory: pytest.TempPathFactory  # noqa: F811
+    moto_endpoint: str,
+    lambda_server: LambdaInvokeServer,  # noqa: F811 - the fixture imported above
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[AgentFactory]:
     """Builds a deployed agent (its own state machine, tables and sandboxes) with settings overrides.
 
@@ -44,8 +46,11 @@ def agent_stack(
             state_machine_arn=state_machine_arn("us-east-1", name),
             objects_bucket=f"{name}-objects",
             data_dir=data_dir,
-            sandbox_jail="none" if shutil.which("bwrap") is None else "auto",
-            **{**FAST_STREAMS, **overrides},
+            **{
+                "sandbox_jail": "none" if shutil.which("bwrap") is None else "auto",
+                **FAST_STREAMS,
+                **overrides,
+            },
         )
         container = bootstrap(settings)
         tables.create_all()

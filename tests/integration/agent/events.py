@@ -41,9 +41,7 @@ def wait_until(container: Container, sid: str, predicate: Any, timeout: float = 
 
 
 def wait_for_done(container: Container, sid: str, run_id: str, timeout: float = 60) -> list[Event]:
-    events = wait_until(
-        container, sid, lambda es: any(e.type == "done" and e.run_id == run_id for e in es), timeout
-    )
+    wait_until(container, sid, lambda es: any(e.type == "done" and e.run_id == run_id for e in es), timeout)
     time.sleep(0.3)  # anything written after the done would show up now
     return container.events.read(sid, 0, None)
 
@@ -74,11 +72,14 @@ def check_invariants(events: list[Event], run_id: str) -> list[Event]:
     seqs = [e.seq for e in mine]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), f"not contiguous: {describe(events)}"
     dones = [e for e in mine if e.type == "done"]
-    assert len(dones) == 1 and mine[-1].type == "done", describe(mine)
-    assert mine[0].type == "run" and mine[0].data["status"] == "queued"
+    assert len(dones) == 1, describe(mine)
+    assert mine[-1].type == "done", describe(mine)
+    assert mine[0].type == "run"
+    assert mine[0].data["status"] == "queued"
     calling = [e.data["tool_call_id"] for e in mine if e.type == "tool" and e.data["status"] == "calling"]
     results = [e.data["tool_call_id"] for e in mine if e.type == "tool" and e.data["status"] != "calling"]
-    assert len(set(calling)) == len(calling) and len(set(results)) == len(results)
+    assert len(set(calling)) == len(calling)
+    assert len(set(results)) == len(results)
     assert set(results) <= set(calling)
     for e in mine:
         if e.type == "tool" and e.data["status"] != "calling":

@@ -115,8 +115,7 @@ class AgentLoop:
             self._append(run, EventType.TITLE, {"title": plan.title}, "title")
             self._sessions.rename(run.session_id, plan.title)
         state.steps = len(plan.steps)
-        if not plan.steps:
-            self._append(run, EventType.PLAN, {"steps": []}, "plan/0")
+        if not plan.steps:  # a plain answer: no plan to show
             return state.went("summarize")
         budget = self._budget(run, state)
         if budget is not None:

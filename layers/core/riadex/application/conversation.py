@@ -6,7 +6,8 @@ Rebuilding (`conversation_from_events`):
 - each call is answered by a `tool` turn placed right after its assistant turn (providers reject
   anything else between a call and its result), made from the call's `called`/`failed` event; a call
   that never got a result (the run died or was cancelled mid-call) gets a result saying so, so a call is
-  never left half-answered; a user message stored while calls were open comes after their results;
+  never left half-answered; a user message stored while calls were open (the answer to an ask) comes
+  after their results; a new run (`run{queued}`) closes whatever calls the previous one left open;
 - everything else (run, plan, step, delta, title, wait, sandbox, error, done) is not conversation.
 
 Fitting (`fit_to_budget`), in this order until the estimate fits:
@@ -70,7 +71,9 @@ def conversation_from_events(events: Iterable[Event]) -> list[ChatMessage]:
 
     for event in ordered:
         data = event.data
-        if event.type == "message":
+        if event.type == "run" and data.get("status") == "queued":
+            close_calls()  # a new run: calls a cancelled run left open are over (NO_RESULT)
+        elif event.type == "message":
             role = data.get("role")
             content = str(data.get("content", ""))
             if role == "user":

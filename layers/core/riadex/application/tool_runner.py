@@ -110,7 +110,9 @@ class ToolRunner:
         )
         watcher.start()
         try:
-            data = self._sandbox(run.run_id).call_tool(run.session_id, run.owner_id, call.name, dict(call.arguments))
+            data = self._sandbox(run.run_id).call_tool(
+                run.session_id, run.owner_id, call.name, dict(call.arguments)
+            )
         finally:
             done.set()
             watcher.join(timeout=self._poll * 4)
@@ -120,7 +122,7 @@ class ToolRunner:
         while not done.wait(self._poll):
             try:
                 current = self._runs.get(run.run_id)
-            except Exception:  # a failed read is not a cancel; the next poll reads again
+            except Exception:  # noqa: S112 - a failed read is not a cancel; the next poll reads again
                 continue
             if current is None or current.status is not RunStatus.RUNNING:
                 self._interrupts().interrupt(run.session_id, call.name, dict(call.arguments))

@@ -34,6 +34,8 @@ class SandboxInterrupts:
                     timeout=INTERRUPT_TIMEOUT_SECONDS,
                 )
             elif function.startswith("browser_"):
-                server.request(record.handle, "POST", "/browser/stop", json={}, timeout=INTERRUPT_TIMEOUT_SECONDS)
+                server.request(
+                    record.handle, "POST", "/browser/stop", json={}, timeout=INTERRUPT_TIMEOUT_SECONDS
+                )
         except Exception:  # best effort: the cancel itself has already ended the run
             logger.exception("interrupting a tool call failed", extra={"session_id": session_id})

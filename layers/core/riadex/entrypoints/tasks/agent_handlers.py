@@ -76,7 +76,9 @@ def make_agent_handlers(loop: Callable[[], AgentLoop]) -> dict[str, Handler]:
 
     def continue_run(event: dict[str, Any], _: Any) -> dict[str, Any]:
         with _named_errors():
-            loop().continue_run(event["run_id"], str(event.get("session_id")), LoopState.of(event.get("loop")))
+            loop().continue_run(
+                event["run_id"], str(event.get("session_id")), LoopState.of(event.get("loop"))
+            )
         return {"continued": True}
 
     def wait_expired(event: dict[str, Any], _: Any) -> dict[str, Any]:
