@@ -11,7 +11,18 @@ from riadex.adapters.dynamodb.repositories import (
     DynamoSessionRepository,
     DynamoUserRepository,
 )
-from riadex.application.ports import EventLog, SessionRepository, UserRepository
+from riadex.adapters.dynamodb.runs import DynamoRunRepository
+from riadex.adapters.stepfunctions.workflow import StepFunctionsWorkflow
+from riadex.adapters.storage.s3 import S3ObjectStore
+from riadex.application.ports import (
+    EventLog,
+    ObjectStore,
+    RunRepository,
+    SessionRepository,
+    UserRepository,
+    Workflow,
+)
+from riadex.application.runs import RunLimits, RunService
 from riadex.config import Settings, get_settings
 
 
@@ -23,6 +34,23 @@ class Container:
     events: EventLog
     tokens: HS256Tokens | None
     """Set in local auth mode only; in cognito mode API Gateway verifies identities."""
+    runs: RunRepository
+    workflow: Workflow
+    objects: ObjectStore
+
+    @property
+    def run_service(self) -> RunService:
+        return RunService(
+            self.sessions,
+            self.runs,
+            self.events,
+            self.workflow,
+            self.objects,
+            RunLimits(
+                max_message_chars=self.settings.max_message_chars,
+                inline_output_chars=self.settings.inline_output_chars,
+            ),
+        )
 
 
 def bootstrap(settings: Settings | None = None) -> Container:
@@ -44,6 +72,9 @@ def bootstrap(settings: Settings | None = None) -> Container:
         settings=settings,
         users=DynamoUserRepository(),
         sessions=DynamoSessionRepository(),
-        events=DynamoEventLog(),
+        events=DynamoEventLog(settings.event_retention_days),
         tokens=tokens,
+        runs=DynamoRunRepository(),
+        workflow=StepFunctionsWorkflow(settings.state_machine_arn, settings.aws_region),
+        objects=S3ObjectStore(settings.objects_bucket, settings.aws_region),
     )

@@ -35,6 +35,18 @@ class Settings(BaseSettings):
     max_title_chars: int = Field(default=200, gt=0)
     event_retention_days: int = Field(default=30, gt=0)
 
+    # Runs, the event log and streams (SPEC §1-§4).
+    max_message_chars: int = Field(default=32_000, gt=0)
+    inline_output_chars: int = Field(default=16_000, ge=1024)
+    objects_bucket: str = "riadex-objects"
+    state_machine_arn: str | None = None
+    stream_max_seconds: float = Field(default=14 * 60, gt=0)
+    """A stream says `reconnect` and closes after this long (the platform cuts streams at 15 min)."""
+    stream_ping_seconds: float = Field(default=15, gt=0, le=15)
+    stream_poll_fast_seconds: float = Field(default=0.1, gt=0)
+    stream_poll_active_max_seconds: float = Field(default=0.5, gt=0)
+    stream_poll_idle_max_seconds: float = Field(default=2.0, gt=0)
+
     # Local stack.
     port: int = Field(default=8000, ge=0, le=65535)
     host: str = "127.0.0.1"

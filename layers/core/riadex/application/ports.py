@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any, Protocol
 
-from riadex.domain.models import Event, Page, Session, User
+from riadex.domain.models import Event, Page, Run, RunStatus, Session, User
 
 
 class UserRepository(Protocol):
@@ -26,8 +28,34 @@ class SessionRepository(Protocol):
 
 
 class EventLog(Protocol):
-    def read(self, session_id: str, after: int, limit: int | None) -> list[Event]:
-        """Events with seq > after, oldest first; all of them when limit is None."""
+    def read(self, session_id: str, after: int, limit: int | None, *, consistent: bool = True) -> list[Event]:
+        """Events with seq > after, oldest first; all of them when limit is None.
+
+        An eventually consistent read may miss the newest events (never reorder them): a reader that
+        needs every seq stops at the first gap and reads again.
+        """
+        ...
+
+    def append(
+        self,
+        session_id: str,
+        type: str,
+        data: dict[str, Any],
+        *,
+        key: str,
+        run_id: str | None = None,
+        while_run_open: bool = False,
+    ) -> Event:
+        """Store one event at the session's next seq (gap-free, whatever the concurrency).
+
+        The same key stores once: a retried append returns the event the first one stored. With
+        while_run_open, the write happens only if run_id is still open (queued, running, waiting) and
+        raises RunNotOpen otherwise, in the same atomic step. NotFound if the session is gone.
+        """
+        ...
+
+    def find(self, session_id: str, key: str) -> Event | None:
+        """The event stored under an append key, if any."""
         ...
 
     def delete_all(self, session_id: str) -> None: ...
@@ -35,3 +63,49 @@ class EventLog(Protocol):
 
 class TokenIssuer(Protocol):
     def issue(self, user: User) -> str: ...
+
+
+class RunRepository(Protocol):
+    def create(self, run: Run) -> None:
+        """Store a new run and make it its session's active run, atomically.
+
+        Raises AlreadyExists when run_id is taken (an idempotent retry), else SessionBusy when the session
+        has another active run, else NotFound when the session is gone.
+        """
+        ...
+
+    def get(self, run_id: str) -> Run | None: ...
+
+    def transition(
+        self, run_id: str, allowed_from: Collection[RunStatus], to: RunStatus, **fields: Any
+    ) -> Run | None:
+        """Set the status (and fields) only if the current status is in allowed_from; None otherwise."""
+        ...
+
+    def record_seqs(self, run_id: str, first_seq: int, message_seq: int) -> None: ...
+
+    def release_session(self, session_id: str, run_id: str, now: datetime) -> None:
+        """Clear the session's active run if it is still run_id (the session becomes idle)."""
+        ...
+
+    def list_for_session(self, session_id: str) -> list[Run]: ...
+
+    def delete(self, run_id: str) -> None: ...
+
+
+class Workflow(Protocol):
+    """The engine that drives a run's steps (Step Functions), keyed by run id."""
+
+    def start(self, run_id: str, session_id: str) -> None:
+        """Idempotent: starting an already started run's execution is not an error."""
+        ...
+
+    def stop(self, run_id: str, cause: str) -> None:
+        """Idempotent: stopping an execution that is finished or was never started is not an error."""
+        ...
+
+
+class ObjectStore(Protocol):
+    def put_text(self, key: str, text: str) -> str:
+        """Store text under key; returns a reference a client can resolve (e.g. s3://bucket/key)."""
+        ...

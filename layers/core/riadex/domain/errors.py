@@ -28,3 +28,27 @@ class Conflict(DomainError):
 
 class Unauthorized(DomainError):
     """No credentials, or credentials that do not verify."""
+
+
+class TooLarge(DomainError):
+    """A payload over a configured size limit (413)."""
+
+
+class SessionBusy(Conflict):
+    """The session already has an active run; its id travels in the details (SPEC §1)."""
+
+    def __init__(self, active_run_id: str | None) -> None:
+        super().__init__("the session already has an active run", {"active_run_id": active_run_id})
+        self.active_run_id = active_run_id
+
+
+class IdempotencyKeyReused(DomainError):
+    """The same Idempotency-Key came back with a different body (422)."""
+
+
+class RunNotOpen(Conflict):
+    """A write meant for an open run found it finished or being cancelled: the write did not happen."""
+
+
+class AlreadyExists(Conflict):
+    """A create found its id taken."""

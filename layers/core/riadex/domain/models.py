@@ -106,3 +106,32 @@ class Page(Generic[T]):
 
     items: list[T]
     next_cursor: str | None
+
+
+OPEN_RUN_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING})
+"""Statuses in which a run's workers may still write events; cancelling already shuts them out."""
+
+
+def statuses_that_can_become(target: RunStatus) -> frozenset[RunStatus]:
+    return frozenset(status for status in RunStatus if status.can_become(target))
+
+
+@dataclass
+class Run:
+    """One turn of the agent: the answer to one user message, from `queued` to its single `done`."""
+
+    run_id: str
+    session_id: str
+    owner_id: str
+    status: RunStatus
+    created_at: datetime
+    message: str
+    attachments: list[str] = field(default_factory=list)
+    request_hash: str = ""
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    usage: dict[str, int] | None = None
+    error: dict[str, Any] | None = None
+    reason: str | None = None
+    first_seq: int | None = None
+    message_seq: int | None = None

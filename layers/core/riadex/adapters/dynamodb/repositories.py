@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
-from datetime import datetime
+import random
+import time
+from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.transactions import TransactWrite
 
-from riadex.adapters.dynamodb.tables import EventItem, SandboxMap, SessionItem, UserItem
-from riadex.domain.errors import InvalidInput
+from riadex.adapters.dynamodb.tables import EventItem, RunItem, SandboxMap, SessionItem, UserItem
+from riadex.domain.errors import InvalidInput, NotFound, RunNotOpen
 from riadex.domain.models import (
+    OPEN_RUN_STATUSES,
     Event,
     Page,
     SandboxInfo,
@@ -20,6 +25,7 @@ from riadex.domain.models import (
     SessionStatus,
     User,
     iso,
+    utcnow,
 )
 
 
@@ -123,23 +129,132 @@ class DynamoSessionRepository:
         SessionItem(session_id=session_id).delete()
 
 
+def _event_from_item(item: EventItem) -> Event:
+    return Event(
+        session_id=item.session_id,
+        seq=int(item.seq),
+        run_id=item.run_id,
+        type=item.type,
+        ts=_parse(item.ts),
+        data=item.data,
+    )
+
+
 class DynamoEventLog:
-    def read(self, session_id: str, after: int, limit: int | None) -> list[Event]:
-        query = EventItem.query(session_id, EventItem.seq > after, consistent_read=True, limit=limit)
-        return [
-            Event(
-                session_id=item.session_id,
-                seq=int(item.seq),
-                run_id=item.run_id,
-                type=item.type,
-                ts=_parse(item.ts),
-                data=item.data,
-            )
-            for item in query
-        ]
+    """The session log (SPEC §2): one item per event, seq allocated by a transaction.
+
+    Appending is one TransactWriteItems of: the event put at seq = head + 1 if that seq is free, the
+    append key claimed if it is new, the session's `last_seq` moved from head to head + 1, and, for a
+    worker's write, a check that its run is still open. All or nothing, so there is never a gap, never
+    a seq used twice and never a key stored twice; a writer that loses a race reads the head again and
+    retries (jittered), and a writer whose key is taken gets back the event stored under it.
+    """
+
+    def __init__(self, retention_days: int = 30, max_attempts: int = 200) -> None:
+        self.retention = timedelta(days=retention_days)
+        self.max_attempts = max_attempts
+
+    def read(self, session_id: str, after: int, limit: int | None, *, consistent: bool = True) -> list[Event]:
+        query = EventItem.query(session_id, EventItem.seq > after, consistent_read=consistent, limit=limit)
+        return [_event_from_item(item) for item in query]
+
+    def append(
+        self,
+        session_id: str,
+        type: str,
+        data: dict[str, Any],
+        *,
+        key: str,
+        run_id: str | None = None,
+        while_run_open: bool = False,
+    ) -> Event:
+        if while_run_open and run_id is None:
+            raise ValueError("while_run_open needs a run_id")
+        key_seq = _key_seq(key)
+        for attempt in range(self.max_attempts):
+            try:
+                head = int(
+                    SessionItem.get(session_id, consistent_read=True, attributes_to_get=["last_seq"]).last_seq
+                )
+            except DoesNotExist:
+                raise NotFound("session not found") from None
+            now = utcnow()
+            event = Event(session_id=session_id, seq=head + 1, run_id=run_id, type=type, ts=now, data=data)
+            expires_at = now + self.retention
+            try:
+                # pynamodb sends condition checks, then puts, then updates: the reasons follow that order.
+                with TransactWrite(connection=EventItem._get_connection().connection) as tx:
+                    if while_run_open:
+                        tx.condition_check(
+                            RunItem,
+                            run_id,
+                            condition=RunItem.status.is_in(*(s.value for s in OPEN_RUN_STATUSES)),
+                        )
+                    tx.save(
+                        EventItem(
+                            session_id=session_id,
+                            seq=event.seq,
+                            run_id=run_id,
+                            type=type,
+                            ts=iso(now),
+                            data=data,
+                            expires_at=expires_at,
+                        ),
+                        condition=EventItem.seq.does_not_exist(),
+                    )
+                    tx.save(
+                        EventItem(
+                            session_id=_keys_partition(session_id),
+                            seq=key_seq,
+                            run_id=run_id,
+                            type="append-key",
+                            ts=iso(now),
+                            data={"seq": event.seq, "key": key},
+                            expires_at=expires_at,
+                        ),
+                        condition=EventItem.seq.does_not_exist(),
+                    )
+                    tx.update(
+                        SessionItem(session_id=session_id),
+                        actions=[SessionItem.last_seq.set(event.seq)],
+                        condition=SessionItem.last_seq == head,
+                    )
+                return event
+            except TransactWriteError as exc:
+                codes = [reason.code if reason else None for reason in exc.cancellation_reasons]
+                offset = 1 if while_run_open else 0
+                if len(codes) > offset + 1 and codes[offset + 1] == "ConditionalCheckFailed":
+                    stored = self.find(session_id, key)
+                    if stored is not None:
+                        return stored
+                    continue  # the key's event expired between the two reads: store it again
+                if while_run_open and codes and codes[0] == "ConditionalCheckFailed":
+                    raise RunNotOpen("the run is no longer open") from None
+                if not codes:
+                    raise
+                # Another writer took this seq (or the transaction conflicted): back off, read again.
+                time.sleep(random.uniform(0.0, min(0.002 * (attempt + 1), 0.05)))  # noqa: S311
+        raise RuntimeError(f"could not append to {session_id} after {self.max_attempts} attempts")
+
+    def find(self, session_id: str, key: str) -> Event | None:
+        try:
+            marker = EventItem.get(_keys_partition(session_id), _key_seq(key), consistent_read=True)
+            return _event_from_item(EventItem.get(session_id, int(marker.data["seq"]), consistent_read=True))
+        except DoesNotExist:
+            return None
 
     def delete_all(self, session_id: str) -> None:
-        keys = EventItem.query(session_id, attributes_to_get=["session_id", "seq"])
-        with EventItem.batch_write() as batch:
-            for item in keys:
-                batch.delete(item)
+        for partition in (session_id, _keys_partition(session_id)):
+            keys = EventItem.query(partition, attributes_to_get=["session_id", "seq"])
+            with EventItem.batch_write() as batch:
+                for item in keys:
+                    batch.delete(item)
+
+
+def _keys_partition(session_id: str) -> str:
+    return f"{session_id}#keys"
+
+
+def _key_seq(key: str) -> int:
+    """The sort key of an append key: 120 bits of its SHA-256 (fits DynamoDB's 38-digit numbers)."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:30], 16)

@@ -95,12 +95,23 @@ class RunItem(Model):
     ended_at = UnicodeAttribute(null=True)
     usage = JSONAttribute(null=True)
     error = JSONAttribute(null=True)
+    message = UnicodeAttribute(null=True)
+    attachments = JSONAttribute(null=True)
+    request_hash = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    first_seq = NumberAttribute(null=True)
+    message_seq = NumberAttribute(null=True)
 
     by_session = RunsBySession()
 
 
 class EventItem(Model):
-    """One event of a session's log: partition = session, sort = seq (gap-free, from 1)."""
+    """One event of a session's log: partition = session, sort = seq (gap-free, from 1).
+
+    The same table holds each session's append keys, in a partition of their own
+    (`<session_id>#keys`, sort = a 120-bit number hashed from the key), so that storing an event and
+    claiming its key happen in one transaction and expire together.
+    """
 
     class Meta:
         table_name = "riadex-events"

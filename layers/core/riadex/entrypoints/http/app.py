@@ -8,7 +8,7 @@ from riadex import __version__
 from riadex.bootstrap import Container
 from riadex.entrypoints.http import errors
 from riadex.entrypoints.http.limits import BodySizeLimit
-from riadex.entrypoints.http.routers import health, sessions, users
+from riadex.entrypoints.http.routers import health, runs, sessions, streams, users
 
 API_PREFIX = "/api/v1"
 
@@ -26,4 +26,6 @@ def create_app(container: Container) -> FastAPI:
     if container.settings.auth_mode == "local":
         app.include_router(users.router, prefix=API_PREFIX)
     app.include_router(sessions.router, prefix=API_PREFIX)
+    app.include_router(runs.router, prefix=API_PREFIX)
+    app.include_router(streams.router, prefix=API_PREFIX)
     return app

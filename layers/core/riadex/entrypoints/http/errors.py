@@ -10,7 +10,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from riadex.domain.errors import Conflict, DomainError, InvalidInput, NotFound, Unauthorized
+from riadex.domain.errors import (
+    Conflict,
+    DomainError,
+    IdempotencyKeyReused,
+    InvalidInput,
+    NotFound,
+    TooLarge,
+    Unauthorized,
+)
 
 logger = Logger(service="riadex")
 
@@ -19,6 +27,8 @@ _STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (Unauthorized, 401),
     (NotFound, 404),
     (Conflict, 409),
+    (TooLarge, 413),
+    (IdempotencyKeyReused, 422),
 )
 
 

@@ -6,7 +6,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from riadex.domain.models import Event, Session, iso
+from riadex.domain.models import Event, Run, Session, iso
 
 T = TypeVar("T")
 
@@ -112,3 +112,43 @@ class SessionList(BaseModel):
 
 class Empty(BaseModel):
     pass
+
+
+class SendMessage(StrictBody):
+    message: str
+    attachments: list[str] = Field(default_factory=list)
+
+
+class ChatRequest(StrictBody):
+    message: str | None = None
+    event_id: int | str | None = None
+
+
+class RunAccepted(BaseModel):
+    run_id: str
+    status: str
+    events_url: str
+
+
+class RunOut(BaseModel):
+    run_id: str
+    session_id: str
+    status: str
+    created_at: str
+    started_at: str | None
+    ended_at: str | None
+    usage: dict[str, int] | None
+    error: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, run: Run) -> RunOut:
+        return cls(
+            run_id=run.run_id,
+            session_id=run.session_id,
+            status=run.status.value,
+            created_at=iso(run.created_at),
+            started_at=iso(run.started_at) if run.started_at else None,
+            ended_at=iso(run.ended_at) if run.ended_at else None,
+            usage=run.usage,
+            error=run.error,
+        )

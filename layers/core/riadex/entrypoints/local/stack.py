@@ -20,8 +20,18 @@ from moto.server import ThreadedMotoServer
 from riadex.adapters.dynamodb import tables
 from riadex.config import Settings
 from riadex.entrypoints.local import snapshot
+from riadex.entrypoints.local.agent_workflow import (
+    LocalAgent,
+    configure_moto,
+    ensure_bucket,
+    route_lambda_to,
+    state_machine_arn,
+)
+from riadex.entrypoints.local.lambda_invoke import LambdaInvokeServer
+from riadex.entrypoints.local.moto_fidelity import make_dynamodb_atomic
 
 SNAPSHOT_FILE = "dynamodb.json"
+STATE_MACHINE_NAME = "riadex-agent"
 
 
 class PortInUse(Exception):
@@ -57,6 +67,8 @@ class LocalStack:
     _stop: threading.Event = field(default_factory=threading.Event)
     _saver: threading.Thread | None = None
     _keeps_snapshot: bool = False
+    lambdas: LambdaInvokeServer | None = None
+    agent: LocalAgent | None = None
 
     @property
     def snapshot_path(self) -> Path:
@@ -65,6 +77,7 @@ class LocalStack:
     def start(self) -> Settings:
         """Start moto, create and restore the tables; returns the settings the app must use."""
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+        make_dynamodb_atomic()
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.moto.start()
         host, port = self.moto.get_host_and_port()
@@ -72,8 +85,12 @@ class LocalStack:
         isolate_from_aws(self.endpoint, self.settings.aws_region)
         # With DYNAMODB_ENDPOINT set, the data lives in that DynamoDB, not in moto: nothing to keep.
         self._keeps_snapshot = self.settings.dynamodb_endpoint is None
+        configure_moto(self.endpoint)
         settings = self.settings.model_copy(
-            update={"dynamodb_endpoint": self.settings.dynamodb_endpoint or self.endpoint}
+            update={
+                "dynamodb_endpoint": self.settings.dynamodb_endpoint or self.endpoint,
+                "state_machine_arn": state_machine_arn(self.settings.aws_region, STATE_MACHINE_NAME),
+            }
         )
         tables.bind(
             users=settings.users_table,
@@ -90,9 +107,29 @@ class LocalStack:
             self._saver = threading.Thread(target=self._save_periodically, name="snapshot", daemon=True)
             self._saver.start()
         self.settings = settings
+        self._start_agent(settings)
         return settings
 
+    def _start_agent(self, settings: Settings) -> None:
+        """Runs execute for real: the state machine in moto, its tasks in-process (agent_workflow)."""
+        from riadex.bootstrap import bootstrap
+        from riadex.entrypoints.tasks.handlers import make_handlers
+
+        ensure_bucket(settings.aws_region, settings.objects_bucket)
+        self.lambdas = LambdaInvokeServer()
+        self.lambdas.start()
+        route_lambda_to(self.lambdas)
+        container = bootstrap(settings)
+        handlers = make_handlers(lambda: container.run_service)
+        self.agent = LocalAgent(self.lambdas, settings.aws_region, STATE_MACHINE_NAME, handlers).start()
+
     def stop(self) -> None:
+        if self.agent is not None:
+            self.agent.stop()
+            self.agent = None
+        if self.lambdas is not None:
+            self.lambdas.stop()
+            self.lambdas = None
         self._stop.set()
         if self._saver is not None:
             self._saver.join()

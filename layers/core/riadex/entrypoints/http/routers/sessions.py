@@ -59,12 +59,12 @@ def get_session(
     )
 
 
-@router.delete("/{session_id}", summary="Delete a session, its runs and its events")
+@router.delete("/{session_id}", summary="Cancel the active run, delete the session, its runs and its events")
 def delete_session(session_id: str, user_id: UserId, container: ContainerDep) -> Envelope[Empty]:
-    use.delete_session(user_id, session_id, container.sessions, container.events)
+    container.run_service.delete_session(user_id, session_id)
     return Envelope(data=Empty())
 
 
 @router.post("/{session_id}/stop", summary="Cancel the active run; the session stays usable")
 def stop_session(session_id: str, user_id: UserId, container: ContainerDep) -> Envelope[SessionOut]:
-    return Envelope(data=SessionOut.of(use.stop_session(user_id, session_id, container.sessions)))
+    return Envelope(data=SessionOut.of(container.run_service.stop_session(user_id, session_id)))

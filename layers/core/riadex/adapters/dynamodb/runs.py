@@ -1,0 +1,149 @@
+"""The RunRepository over the runs table, with the session's active-run claim (SPEC §1)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.expressions.operand import Path
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from riadex.adapters.dynamodb.repositories import _parse
+from riadex.adapters.dynamodb.tables import RunItem, SessionItem
+from riadex.domain.errors import AlreadyExists, NotFound, SessionBusy
+from riadex.domain.models import Run, RunStatus, SessionStatus, iso
+
+_CONDITION_FAILED = "ConditionalCheckFailed"
+_CLAIM_ATTEMPTS = 5
+
+
+def run_from_item(item: RunItem) -> Run:
+    return Run(
+        run_id=item.run_id,
+        session_id=item.session_id,
+        owner_id=item.owner_id,
+        status=RunStatus(item.status),
+        created_at=_parse(item.created_at),
+        message=item.message or "",
+        attachments=list(item.attachments or []),
+        request_hash=item.request_hash or "",
+        started_at=_parse(item.started_at) if item.started_at else None,
+        ended_at=_parse(item.ended_at) if item.ended_at else None,
+        usage=item.usage,
+        error=item.error,
+        reason=item.reason,
+        first_seq=int(item.first_seq) if item.first_seq is not None else None,
+        message_seq=int(item.message_seq) if item.message_seq is not None else None,
+    )
+
+
+def _codes(error: TransactWriteError) -> list[str | None]:
+    return [reason.code if reason else None for reason in error.cancellation_reasons]
+
+
+class DynamoRunRepository:
+    def create(self, run: Run) -> None:
+        item = RunItem(
+            run_id=run.run_id,
+            session_id=run.session_id,
+            owner_id=run.owner_id,
+            status=run.status.value,
+            created_at=iso(run.created_at),
+            message=run.message,
+            attachments=run.attachments or None,
+            request_hash=run.request_hash,
+        )
+        for attempt in range(_CLAIM_ATTEMPTS):
+            try:
+                # Put first, then Update: pynamodb sends puts before updates, and the reasons follow.
+                with TransactWrite(connection=RunItem._get_connection().connection) as tx:
+                    tx.save(item, condition=RunItem.run_id.does_not_exist())
+                    tx.update(
+                        SessionItem(session_id=run.session_id),
+                        actions=[
+                            SessionItem.active_run_id.set(run.run_id),
+                            SessionItem.status.set(SessionStatus.RUNNING.value),
+                            SessionItem.updated_at.set(iso(run.created_at)),
+                        ],
+                        condition=SessionItem.session_id.exists()
+                        & (
+                            SessionItem.active_run_id.does_not_exist()
+                            | Path(SessionItem.active_run_id).is_type("NULL")
+                        ),
+                    )
+                return
+            except TransactWriteError as exc:
+                codes = _codes(exc)
+                if codes and codes[0] == _CONDITION_FAILED:
+                    raise AlreadyExists("run already exists") from None
+                if len(codes) > 1 and codes[1] == _CONDITION_FAILED:
+                    try:
+                        session = SessionItem.get(run.session_id, consistent_read=True)
+                    except DoesNotExist:
+                        raise NotFound("session not found") from None
+                    if not session.active_run_id:
+                        continue  # released between the two: claim again
+                    raise SessionBusy(session.active_run_id) from None
+                if attempt == _CLAIM_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))  # a TransactionConflict: try again
+        raise SessionBusy(None)
+
+    def get(self, run_id: str) -> Run | None:
+        try:
+            return run_from_item(RunItem.get(run_id, consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def transition(
+        self, run_id: str, allowed_from: Collection[RunStatus], to: RunStatus, **fields: Any
+    ) -> Run | None:
+        actions: list[Action] = [RunItem.status.set(to.value)]
+        for name, value in fields.items():
+            attribute = getattr(RunItem, name)
+            actions.append(attribute.set(iso(value) if isinstance(value, datetime) else value))
+        item = RunItem(run_id=run_id)
+        try:
+            item.update(
+                actions=actions,
+                condition=RunItem.run_id.exists() & RunItem.status.is_in(*(s.value for s in allowed_from)),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return None
+            raise
+        return run_from_item(item)
+
+    def record_seqs(self, run_id: str, first_seq: int, message_seq: int) -> None:
+        try:
+            RunItem(run_id=run_id).update(
+                actions=[RunItem.first_seq.set(first_seq), RunItem.message_seq.set(message_seq)],
+                condition=RunItem.run_id.exists(),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+
+    def release_session(self, session_id: str, run_id: str, now: datetime) -> None:
+        try:
+            SessionItem(session_id=session_id).update(
+                actions=[
+                    SessionItem.active_run_id.remove(),
+                    SessionItem.status.set(SessionStatus.IDLE.value),
+                    SessionItem.updated_at.set(iso(now)),
+                ],
+                condition=SessionItem.active_run_id == run_id,
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+
+    def list_for_session(self, session_id: str) -> list[Run]:
+        return [run_from_item(item) for item in RunItem.by_session.query(session_id)]
+
+    def delete(self, run_id: str) -> None:
+        RunItem(run_id=run_id).delete()

@@ -1,0 +1,1 @@
+"""The Workflow port over Step Functions: one Standard execution per run, named after the run."""

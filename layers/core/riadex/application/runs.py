@@ -1,0 +1,335 @@
+"""Runs: from a user's message to exactly one `done` (SPEC §1, §4).
+
+Every step here is safe to repeat. The API may crash between storing a run and starting its
+execution, a task Lambda may be retried, a cancel may race the finish: each write is either a
+conditional status change or an append under a fixed key, so a repeat finds the work done and goes on.
+That is what makes "exactly one `done`" hold whichever of the finish task, the failure path, a cancel
+or the execution-status finalizer gets there first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from riadex.application.echo_reply import echo
+from riadex.application.large_outputs import bound_tool_output
+from riadex.application.ports import EventLog, ObjectStore, RunRepository, SessionRepository, Workflow
+from riadex.application.sessions import get_owned_session
+from riadex.domain import ids
+from riadex.domain.errors import (
+    AlreadyExists,
+    IdempotencyKeyReused,
+    InvalidInput,
+    NotFound,
+    RunNotOpen,
+    TooLarge,
+)
+from riadex.domain.events import EventType, append_key, empty_usage
+from riadex.domain.models import (
+    Event,
+    Run,
+    RunStatus,
+    Session,
+    statuses_that_can_become,
+    utcnow,
+)
+
+MAX_ATTACHMENTS = 20
+MAX_IDEMPOTENCY_KEY_CHARS = 200
+
+# Step Functions execution statuses (as EventBridge reports them) and the run ending each one means.
+EXECUTION_ENDINGS = {
+    "FAILED": RunStatus.FAILED,
+    "TIMED_OUT": RunStatus.TIMED_OUT,
+    "ABORTED": RunStatus.CANCELLED,
+}
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    max_message_chars: int
+    inline_output_chars: int
+
+
+def request_hash(message: str, attachments: list[str]) -> str:
+    body = json.dumps({"message": message, "attachments": attachments}, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def idempotent_run_id(owner_id: str, session_id: str, key: str) -> str:
+    """The run id a key stands for: a retried POST names the same run, so storing it is the lock."""
+    digest = hashlib.sha256(f"{owner_id}\n{session_id}\n{key}".encode()).hexdigest()
+    return f"run_{digest[:32]}"
+
+
+class RunService:
+    def __init__(
+        self,
+        sessions: SessionRepository,
+        runs: RunRepository,
+        events: EventLog,
+        workflow: Workflow,
+        objects: ObjectStore,
+        limits: RunLimits,
+    ) -> None:
+        self.sessions = sessions
+        self.runs = runs
+        self.events = events
+        self.workflow = workflow
+        self.objects = objects
+        self.limits = limits
+
+    # --- API side ---------------------------------------------------------------------------
+
+    def send_message(
+        self,
+        owner_id: str,
+        session_id: str,
+        message: str,
+        attachments: list[str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Run:
+        attachments = list(attachments or [])
+        self._validate_message(message, attachments, idempotency_key)
+        get_owned_session(owner_id, session_id, self.sessions)
+        fingerprint = request_hash(message, attachments)
+        run_id = (
+            idempotent_run_id(owner_id, session_id, idempotency_key) if idempotency_key else ids.new_id("run")
+        )
+        run = Run(
+            run_id=run_id,
+            session_id=session_id,
+            owner_id=owner_id,
+            status=RunStatus.QUEUED,
+            created_at=utcnow(),
+            message=message,
+            attachments=attachments,
+            request_hash=fingerprint,
+        )
+        try:
+            self.runs.create(run)
+        except AlreadyExists:
+            existing = self.runs.get(run_id)
+            if existing is None:  # created and deleted with its session meanwhile
+                raise NotFound("session not found") from None
+            if existing.request_hash != fingerprint:
+                raise IdempotencyKeyReused(
+                    "this Idempotency-Key was already used with a different request body"
+                ) from None
+            run = existing
+        if run.status is RunStatus.QUEUED:
+            self._launch(run)
+        return self.runs.get(run_id) or run
+
+    def _validate_message(self, message: str, attachments: list[str], key: str | None) -> None:
+        if len(message) > self.limits.max_message_chars:
+            raise TooLarge(f"message must be at most {self.limits.max_message_chars} characters")
+        if not message.strip():
+            raise InvalidInput("message must not be empty")
+        if len(attachments) > MAX_ATTACHMENTS:
+            raise InvalidInput(f"at most {MAX_ATTACHMENTS} attachments")
+        if any(not ids.is_valid(file_id, "fil") for file_id in attachments):
+            raise InvalidInput("attachments must be file ids")
+        if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY_CHARS and key.isprintable()):
+            raise InvalidInput(
+                f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable characters"
+            )
+
+    def _launch(self, run: Run) -> None:
+        try:
+            self._ensure_opening_events(run, while_open=True)
+        except RunNotOpen:
+            return  # cancelled before it started: the cancel wrote its events
+        self.workflow.start(run.run_id, run.session_id)
+
+    def get_run(self, owner_id: str, run_id: str) -> Run:
+        run = self.runs.get(run_id) if ids.is_valid(run_id, "run") else None
+        if run is None or run.owner_id != owner_id:
+            raise NotFound("run not found")
+        return run
+
+    def cancel(self, owner_id: str, run_id: str) -> Run:
+        """Idempotent (SPEC §4): a finished run is returned as it is."""
+        return self._cancel(self.get_run(owner_id, run_id), "cancelled by the user")
+
+    def stop_session(self, owner_id: str, session_id: str) -> Session:
+        session = get_owned_session(owner_id, session_id, self.sessions)
+        if session.active_run_id:
+            run = self.runs.get(session.active_run_id)
+            if run is not None:
+                self._cancel(run, "session stopped")
+        return get_owned_session(owner_id, session_id, self.sessions)
+
+    def delete_session(self, owner_id: str, session_id: str) -> None:
+        """Cancel the active run, then delete the runs and the events; the session item goes last so
+        that a delete cut short can be repeated."""
+        get_owned_session(owner_id, session_id, self.sessions)
+        runs = self.runs.list_for_session(session_id)
+        for run in runs:
+            if not run.status.is_terminal:
+                self._cancel(run, "session deleted")
+        for run in runs:
+            self.runs.delete(run.run_id)
+        self.events.delete_all(session_id)
+        self.sessions.delete(session_id)
+
+    def _cancel(self, run: Run, reason: str) -> Run:
+        if run.status.is_terminal:
+            self._ensure_closing_events(run)
+            return run
+        if run.status in (RunStatus.RUNNING, RunStatus.WAITING):
+            self._mark_cancelling(run.run_id)
+        self.workflow.stop(run.run_id, reason)
+        return self.finish(run.run_id, RunStatus.CANCELLED, reason=reason)
+
+    def _mark_cancelling(self, run_id: str) -> None:
+        moved = self.runs.transition(
+            run_id, statuses_that_can_become(RunStatus.CANCELLING), RunStatus.CANCELLING
+        )
+        if moved is not None:
+            self._append(moved, EventType.RUN, {"status": RunStatus.CANCELLING.value}, "cancelling")
+
+    # --- task side (the state machine's steps) -------------------------------------------------
+
+    def start(self, run_id: str) -> bool:
+        """Move a queued run to running; False when it no longer should run (cancelled meanwhile)."""
+        run = self._existing(run_id)
+        if run.status is RunStatus.QUEUED:
+            self._ensure_opening_events(run, while_open=True)
+            moved = self.runs.transition(run_id, {RunStatus.QUEUED}, RunStatus.RUNNING, started_at=utcnow())
+            run = moved or self._existing(run_id)
+        if run.status is not RunStatus.RUNNING:
+            return False
+        try:
+            self._append(run, EventType.RUN, {"status": RunStatus.RUNNING.value}, "running", while_open=True)
+        except RunNotOpen:
+            return False
+        return True
+
+    def respond(self, run_id: str) -> dict[str, int]:
+        """The turn's reply (for now the scripted echo); its usage goes on to `finish`."""
+        run = self._existing(run_id)
+        reply = echo(run.message)
+        with contextlib.suppress(RunNotOpen):  # cancelled meanwhile: the cancel writes its done
+            self._append(
+                run,
+                EventType.MESSAGE,
+                {"role": "assistant", "content": reply.content},
+                "reply",
+                while_open=True,
+            )
+        usage = empty_usage()
+        usage.update(input_tokens=reply.input_tokens, output_tokens=reply.output_tokens, steps=1)
+        return usage
+
+    def emit_tool(self, run: Run, name: str, data: dict[str, Any]) -> Event:
+        """A `tool` event, its output bounded (large content goes to the object store)."""
+        key = append_key(run.run_id, name)
+        bounded = bound_tool_output(run.session_id, key, data, self.objects, self.limits.inline_output_chars)
+        return self._append(run, EventType.TOOL, bounded, name, while_open=True)
+
+    def fail(self, run_id: str, code: str, message: str, retryable: bool = False) -> Run:
+        run = self._existing(run_id)
+        if not run.status.is_terminal:
+            self._append(
+                run,
+                EventType.ERROR,
+                {"code": code, "message": message[:2000], "retryable": retryable},
+                "error",
+            )
+        return self.finish(
+            run_id, RunStatus.FAILED, error={"code": code, "message": message[:2000]}, reason=code
+        )
+
+    def finish(
+        self,
+        run_id: str,
+        status: RunStatus,
+        usage: dict[str, int] | None = None,
+        error: dict[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> Run:
+        """End the run with `status` unless it has already ended; either way its closing events exist
+        exactly once afterwards and the session is free."""
+        if not status.is_terminal:
+            raise ValueError(f"{status} is not a final status")
+        run = self._existing(run_id)
+        if status is RunStatus.CANCELLED and run.status in (RunStatus.RUNNING, RunStatus.WAITING):
+            self._mark_cancelling(run_id)
+            run = self._existing(run_id)
+        while not run.status.is_terminal:
+            fields: dict[str, Any] = {"ended_at": utcnow(), "usage": usage or run.usage or empty_usage()}
+            if error is not None:
+                fields["error"] = error
+            if reason is not None:
+                fields["reason"] = reason
+            moved = self.runs.transition(run_id, statuses_that_can_become(status), status, **fields)
+            run = moved or self._existing(run_id)
+            if moved is None and run.status is RunStatus.CANCELLING:
+                status = RunStatus.CANCELLED  # a completion racing a cancel: the cancel decides
+            elif moved is None and not run.status.is_terminal and not run.status.can_become(status):
+                status, reason = RunStatus.FAILED, f"cannot become {status.value} from {run.status.value}"
+        self._ensure_closing_events(run)
+        return run
+
+    def finalize_execution(self, run_id: str, execution_status: str, cause: str | None) -> Run | None:
+        """An execution ended outside our handlers (failed, timed out, aborted): write what is missing."""
+        ending = EXECUTION_ENDINGS.get(execution_status)
+        run = self.runs.get(run_id) if ids.is_valid(run_id, "run") else None
+        if ending is None or run is None:
+            return run
+        if run.status.is_terminal:
+            self._ensure_closing_events(run)
+            return run
+        if ending is RunStatus.FAILED:
+            return self.fail(run_id, "execution_failed", cause or "the execution failed")
+        if ending is RunStatus.TIMED_OUT:
+            return self.finish(run_id, RunStatus.TIMED_OUT, reason="execution timed out")
+        return self.finish(run_id, RunStatus.CANCELLED, reason=cause or "execution aborted")
+
+    # --- the run's events ----------------------------------------------------------------------
+
+    def _existing(self, run_id: str) -> Run:
+        run = self.runs.get(run_id)
+        if run is None:
+            raise NotFound("run not found")
+        return run
+
+    def _append(
+        self, run: Run, type: EventType, data: dict[str, Any], name: str, *, while_open: bool = False
+    ) -> Event:
+        return self.events.append(
+            run.session_id,
+            type.value,
+            data,
+            key=append_key(run.run_id, name),
+            run_id=run.run_id,
+            while_run_open=while_open,
+        )
+
+    def _ensure_opening_events(self, run: Run, *, while_open: bool) -> None:
+        """`run{queued}` first, then the user's message (SPEC §2); both once, whoever writes them."""
+        if run.first_seq is not None and run.message_seq is not None:
+            return
+        queued = self._append(
+            run, EventType.RUN, {"status": RunStatus.QUEUED.value}, "queued", while_open=while_open
+        )
+        message: dict[str, Any] = {"role": "user", "content": run.message}
+        if run.attachments:
+            message["attachments"] = run.attachments
+        stored = self._append(run, EventType.MESSAGE, message, "message", while_open=while_open)
+        self.runs.record_seqs(run.run_id, queued.seq, stored.seq)
+
+    def _ensure_closing_events(self, run: Run) -> None:
+        """The final `run{status}` and the one `done`, then the session is released."""
+        self._ensure_opening_events(run, while_open=False)
+        self._append(run, EventType.RUN, {"status": run.status.value}, "ended")
+        done: dict[str, Any] = {"status": run.status.value, "usage": run.usage or empty_usage()}
+        if run.reason:
+            done["reason"] = run.reason
+        self._append(run, EventType.DONE, done, "done")
+        self.runs.release_session(run.session_id, run.run_id, utcnow())

@@ -1,0 +1,181 @@
+"""The agent state machine, executing locally: moto's Step Functions runs `statemachines/agent.asl.json`
+and its Lambda tasks call our handlers in this process (DESIGN.md, "Local stack").
+
+Wiring, as facts about moto 5.2.5: state machines execute only with the config
+`{"stepfunctions": {"execute_state_machine": true}}`; in server mode moto's Step Functions sends its
+Lambda calls to `http://localhost:$MOTO_PORT` (it passes that endpoint explicitly, so
+`AWS_ENDPOINT_URL_LAMBDA` alone is not consulted), hence both point at the local Invoke server. A
+watcher thread plays EventBridge: it feeds executions that failed, timed out or were aborted to the same
+finalizer handler the template wires to the "Execution Status Change" rule, in the same event shape.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+
+from riadex.entrypoints.local.lambda_invoke import Handler, LambdaInvokeServer, logger
+
+ACCOUNT = "123456789012"  # moto's default account
+STATE_MACHINE_FILE = Path(__file__).resolve().parents[5] / "statemachines" / "agent.asl.json"
+TASK_FUNCTIONS = {
+    "StartRunFunctionArn": "start-run",
+    "RespondFunctionArn": "respond",
+    "FinishRunFunctionArn": "finish-run",
+    "FailRunFunctionArn": "fail-run",
+}
+FINALIZER = "finalize-run"
+FINAL_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
+
+
+def configure_moto(endpoint: str) -> None:
+    httpx.post(
+        f"{endpoint}/moto-api/config",
+        json={
+            "stepfunctions": {"execute_state_machine": True},
+            "core": {"passthrough": {"services": ["lambda"]}},
+        },
+        timeout=10,
+    ).raise_for_status()
+
+
+def route_lambda_to(server: LambdaInvokeServer) -> None:
+    os.environ["AWS_ENDPOINT_URL_LAMBDA"] = server.url
+    os.environ["MOTO_PORT"] = str(server.port)
+
+
+def function_arn(region: str, name: str) -> str:
+    return f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}"
+
+
+def state_machine_arn(region: str, name: str) -> str:
+    return f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{name}"
+
+
+def render_definition(substitutions: Mapping[str, str], path: Path = STATE_MACHINE_FILE) -> str:
+    """The ASL with `${Name}` filled in, as CloudFormation's DefinitionSubstitutions does."""
+
+    def fill(match: re.Match[str]) -> str:
+        return substitutions[match.group(1)]
+
+    return _PLACEHOLDER.sub(fill, path.read_text())
+
+
+def deploy_state_machine(region: str, name: str, function_prefix: str) -> str:
+    sfn = boto3.client("stepfunctions", region_name=region)
+    definition = render_definition(
+        {key: function_arn(region, f"{function_prefix}{fn}") for key, fn in TASK_FUNCTIONS.items()}
+    )
+    arn = state_machine_arn(region, name)
+    role = f"arn:aws:iam::{ACCOUNT}:role/{name}"
+    try:
+        sfn.create_state_machine(name=name, definition=definition, roleArn=role, type="STANDARD")
+    except sfn.exceptions.StateMachineAlreadyExists:
+        sfn.update_state_machine(stateMachineArn=arn, definition=definition)
+    return arn
+
+
+def ensure_bucket(region: str, bucket: str) -> None:
+    s3 = boto3.client("s3", region_name=region)
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+        s3.create_bucket(Bucket=bucket)
+
+
+def status_change_event(region: str, execution: dict[str, Any]) -> dict[str, Any]:
+    """The EventBridge "Step Functions Execution Status Change" event for a described execution."""
+    return {
+        "version": "0",
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": ACCOUNT,
+        "region": region,
+        "resources": [execution["executionArn"]],
+        "detail": {
+            "executionArn": execution["executionArn"],
+            "stateMachineArn": execution["stateMachineArn"],
+            "name": execution["name"],
+            "status": execution["status"],
+            "error": execution.get("error"),
+            "cause": execution.get("cause"),
+        },
+    }
+
+
+class ExecutionWatcher:
+    """Polls the state machine's finished executions and finalizes each failed/timed-out/aborted one once."""
+
+    def __init__(self, region: str, arn: str, finalize: Handler, interval: float = 0.5) -> None:
+        self.region = region
+        self.arn = arn
+        self.finalize = finalize
+        self.interval = interval
+        self.seen: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="execution-watcher", daemon=True)
+        self._sfn = boto3.client("stepfunctions", region_name=region)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def poll_once(self) -> int:
+        handled = 0
+        for status in FINAL_STATUSES:
+            pages = self._sfn.get_paginator("list_executions").paginate(
+                stateMachineArn=self.arn, statusFilter=status
+            )
+            for page in pages:
+                for summary in page["executions"]:
+                    arn = summary["executionArn"]
+                    if arn in self.seen:
+                        continue
+                    described = self._sfn.describe_execution(executionArn=arn)
+                    self.finalize(status_change_event(self.region, described), None)
+                    self.seen.add(arn)
+                    handled += 1
+        return handled
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.poll_once()
+            except Exception:  # the next poll retries what failed
+                logger.exception("execution watcher poll failed")
+
+
+class LocalAgent:
+    """Registers the task handlers, deploys the state machine and watches its executions."""
+
+    def __init__(
+        self, server: LambdaInvokeServer, region: str, name: str, handlers: Mapping[str, Handler]
+    ) -> None:
+        self.server = server
+        self.region = region
+        self.name = name
+        self.prefix = f"{name}-"
+        for fn, handler in handlers.items():
+            server.register(f"{self.prefix}{fn}", handler)
+        self.arn = deploy_state_machine(region, name, self.prefix)
+        self.watcher = ExecutionWatcher(region, self.arn, handlers[FINALIZER])
+
+    def start(self) -> LocalAgent:
+        self.watcher.start()
+        return self
+
+    def stop(self) -> None:
+        self.watcher.stop()
+        for fn in list(self.server.handlers):
+            if fn.startswith(self.prefix):
+                del self.server.handlers[fn]

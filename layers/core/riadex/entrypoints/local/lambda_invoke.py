@@ -1,0 +1,101 @@
+"""A local Lambda Invoke endpoint: the state machine's tasks run our real handlers, in this process.
+
+moto's Step Functions executes the deployed ASL and calls Lambda for each task. This server speaks
+the Invoke API (`POST /2015-03-31/functions/{name}/invocations`): it finds the handler registered under
+the function name (or the name inside an ARN), calls it with the payload and answers with the result,
+or with `X-Amz-Function-Error: Unhandled` and `{"errorType", "errorMessage"}` as Lambda does, so Retry
+and Catch see the same error names as in AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote
+
+from aws_lambda_powertools import Logger
+
+Handler = Callable[[dict[str, Any], Any], Any]
+_PREFIX = "/2015-03-31/functions/"
+_SUFFIX = "/invocations"
+logger = Logger(service="riadex-local-lambda")
+
+
+def function_name(path_part: str) -> str:
+    """`riadex-start-run`, from itself, a function ARN or a qualified ARN."""
+    name = unquote(path_part)
+    if ":function:" in name:
+        name = name.split(":function:", 1)[1].split(":", 1)[0]
+    return name
+
+
+class LambdaInvokeServer:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.handlers: dict[str, Handler] = {}
+        registry = self.handlers
+
+        class _Request(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if not (path.startswith(_PREFIX) and path.endswith(_SUFFIX)):
+                    self._answer(404, {"message": "unknown route"})
+                    return
+                name = function_name(path[len(_PREFIX) : -len(_SUFFIX)])
+                handler = registry.get(name)
+                if handler is None:
+                    self._answer(404, {"Type": "User", "message": f"Function not found: {name}"})
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    event = json.loads(raw) if raw else {}
+                    result = handler(event, None)
+                except Exception as exc:
+                    logger.info("task failed", extra={"function": name, "error": type(exc).__name__})
+                    self._answer(
+                        200,
+                        {"errorType": type(exc).__name__, "errorMessage": str(exc)},
+                        {"X-Amz-Function-Error": "Unhandled"},
+                    )
+                    return
+                self._answer(200, result)
+
+            def _answer(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("X-Amz-Executed-Version", "$LATEST")
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer((host, 0), _Request)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="lambda-invoke", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def register(self, name: str, handler: Handler) -> None:
+        self.handlers[name] = handler
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
