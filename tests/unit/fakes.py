@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
-from riadex.domain.errors import InvalidInput
-from riadex.domain.models import Event, Page, Session, User
+import dataclasses
+import threading
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from riadex.domain.errors import AlreadyExists, InvalidInput, NotFound, RunNotOpen, SessionBusy
+from riadex.domain.models import (
+    OPEN_RUN_STATUSES,
+    Event,
+    Page,
+    Run,
+    RunStatus,
+    Session,
+    SessionStatus,
+    User,
+    utcnow,
+)
 
 
 class FakeUsers:
@@ -50,15 +66,125 @@ class FakeSessions:
 
 
 class FakeEvents:
-    def __init__(self) -> None:
-        self.items: list[Event] = []
+    """The log's contract in memory: gap-free seq per session, one event per append key."""
 
-    def read(self, session_id: str, after: int, limit: int | None) -> list[Event]:
+    def __init__(self, sessions: FakeSessions | None = None, runs: FakeRuns | None = None) -> None:
+        self.items: list[Event] = []
+        self.keys: dict[tuple[str, str], Event] = {}
+        self.sessions = sessions
+        self.runs = runs
+        self._lock = threading.Lock()
+
+    def read(self, session_id: str, after: int, limit: int | None, *, consistent: bool = True) -> list[Event]:
         found = [e for e in self.items if e.session_id == session_id and e.seq > after]
         return found[:limit] if limit is not None else found
 
+    def append(
+        self,
+        session_id: str,
+        type: str,
+        data: dict[str, Any],
+        *,
+        key: str,
+        run_id: str | None = None,
+        while_run_open: bool = False,
+    ) -> Event:
+        with self._lock:
+            if (session_id, key) in self.keys:
+                return self.keys[(session_id, key)]
+            if while_run_open and self.runs is not None:
+                run = self.runs.items.get(run_id or "")
+                if run is None or run.status not in OPEN_RUN_STATUSES:
+                    raise RunNotOpen("the run is no longer open")
+            session = self.sessions.get(session_id) if self.sessions else None
+            if self.sessions is not None and session is None:
+                raise NotFound("session not found")
+            seq = 1 + max((e.seq for e in self.items if e.session_id == session_id), default=0)
+            event = Event(session_id, seq, run_id, type, utcnow(), data)
+            self.items.append(event)
+            self.keys[(session_id, key)] = event
+            if session is not None:
+                session.last_seq = seq
+            return event
+
+    def find(self, session_id: str, key: str) -> Event | None:
+        return self.keys.get((session_id, key))
+
     def delete_all(self, session_id: str) -> None:
         self.items = [e for e in self.items if e.session_id != session_id]
+        self.keys = {k: v for k, v in self.keys.items() if k[0] != session_id}
+
+    def of_type(self, session_id: str, type: str) -> list[Event]:
+        return [e for e in self.items if e.session_id == session_id and e.type == type]
+
+
+class FakeRuns:
+    def __init__(self, sessions: FakeSessions) -> None:
+        self.items: dict[str, Run] = {}
+        self.sessions = sessions
+
+    def create(self, run: Run) -> None:
+        if run.run_id in self.items:
+            raise AlreadyExists("run already exists")
+        session = self.sessions.get(run.session_id)
+        if session is None:
+            raise NotFound("session not found")
+        if session.active_run_id is not None:
+            raise SessionBusy(session.active_run_id)
+        self.items[run.run_id] = dataclasses.replace(run)
+        session.active_run_id, session.status = run.run_id, SessionStatus.RUNNING
+
+    def get(self, run_id: str) -> Run | None:
+        run = self.items.get(run_id)
+        return dataclasses.replace(run) if run else None
+
+    def transition(
+        self, run_id: str, allowed_from: Collection[RunStatus], to: RunStatus, **fields: Any
+    ) -> Run | None:
+        run = self.items.get(run_id)
+        if run is None or run.status not in allowed_from:
+            return None
+        run.status = to
+        for name, value in fields.items():
+            setattr(run, name, value)
+        return dataclasses.replace(run)
+
+    def record_seqs(self, run_id: str, first_seq: int, message_seq: int) -> None:
+        self.items[run_id].first_seq, self.items[run_id].message_seq = first_seq, message_seq
+
+    def release_session(self, session_id: str, run_id: str, now: datetime) -> None:
+        session = self.sessions.get(session_id)
+        if session is not None and session.active_run_id == run_id:
+            session.active_run_id, session.status = None, SessionStatus.IDLE
+
+    def list_for_session(self, session_id: str) -> list[Run]:
+        runs = [r for r in self.items.values() if r.session_id == session_id]
+        return sorted(runs, key=lambda r: r.created_at)
+
+    def delete(self, run_id: str) -> None:
+        self.items.pop(run_id, None)
+
+
+class FakeWorkflow:
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.stopped: list[str] = []
+
+    def start(self, run_id: str, session_id: str) -> None:
+        if run_id not in self.started:
+            self.started.append(run_id)
+
+    def stop(self, run_id: str, cause: str) -> None:
+        self.stopped.append(run_id)
+
+
+class FakeObjects:
+    def __init__(self) -> None:
+        self.items: dict[str, str] = {}
+
+    def put_text(self, key: str, text: str) -> str:
+        self.items[key] = text
+        return f"mem://{key}"
 
 
 class FakeTokens:

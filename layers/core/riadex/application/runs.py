@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ from riadex.domain.errors import (
 )
 from riadex.domain.events import EventType, append_key, empty_usage
 from riadex.domain.models import (
+    OPEN_RUN_STATUSES,
     Event,
     Run,
     RunStatus,
@@ -39,6 +41,7 @@ from riadex.domain.models import (
 )
 
 MAX_ATTACHMENTS = 20
+PAUSE_CHECK_SECONDS = 0.2
 MAX_IDEMPOTENCY_KEY_CHARS = 200
 
 # Step Functions execution statuses (as EventBridge reports them) and the run ending each one means.
@@ -214,6 +217,10 @@ class RunService:
         """The turn's reply (for now the scripted echo); its usage goes on to `finish`."""
         run = self._existing(run_id)
         reply = echo(run.message)
+        deadline = time.monotonic() + reply.pause_seconds
+        while time.monotonic() < deadline and run.status in OPEN_RUN_STATUSES:
+            time.sleep(min(PAUSE_CHECK_SECONDS, max(deadline - time.monotonic(), 0)))
+            run = self._existing(run_id)  # a cancel ends the pause early
         with contextlib.suppress(RunNotOpen):  # cancelled meanwhile: the cancel writes its done
             self._append(
                 run,
