@@ -49,8 +49,15 @@ def wait_for_status(container: Container, run_id: str, status: str, timeout: flo
     raise AssertionError(f"{run_id} never became {status}")
 
 
-def stream(client: TestClient, url: str, auth: dict[str, str], **headers: str) -> list[tuple[str, str, str]]:
-    """(id, event, data) of every SSE message until the server closes the stream."""
+def stream(
+    client: TestClient, url: str, auth: dict[str, str], limit: int | None = None, **headers: str
+) -> list[tuple[str, str, str]]:
+    """(id, event, data) of the SSE messages until the server closes the stream (or `limit` of them)."""
+    got: list[tuple[str, str, str]] = []
     with connect_sse(client, "GET", url, headers={**auth, **headers}) as source:
         assert source.response.status_code == 200, source.response.read()
-        return [(sse.id, sse.event, sse.data) for sse in source.iter_sse()]
+        for sse in source.iter_sse():
+            got.append((sse.id, sse.event, sse.data))
+            if limit is not None and len(got) >= limit:
+                break
+    return got

@@ -199,8 +199,11 @@ class RunService:
     # --- task side (the state machine's steps) -------------------------------------------------
 
     def start(self, run_id: str) -> bool:
-        """Move a queued run to running; False when it no longer should run (cancelled meanwhile)."""
-        run = self._existing(run_id)
+        """Move a queued run to running; False when it no longer should run (cancelled or deleted)."""
+        found = self.runs.get(run_id)
+        if found is None:
+            return False
+        run = found
         if run.status is RunStatus.QUEUED:
             self._ensure_opening_events(run, while_open=True)
             moved = self.runs.transition(run_id, {RunStatus.QUEUED}, RunStatus.RUNNING, started_at=utcnow())

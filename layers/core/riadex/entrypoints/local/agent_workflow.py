@@ -141,8 +141,12 @@ class ExecutionWatcher:
                     arn = summary["executionArn"]
                     if arn in self.seen:
                         continue
-                    described = self._sfn.describe_execution(executionArn=arn)
-                    self.finalize(status_change_event(self.region, described), None)
+                    try:
+                        described = self._sfn.describe_execution(executionArn=arn)
+                        self.finalize(status_change_event(self.region, described), None)
+                    except Exception:  # the next poll tries this one again; the others go on
+                        logger.exception("finalizing an execution failed", extra={"execution": arn})
+                        continue
                     self.seen.add(arn)
                     handled += 1
         return handled

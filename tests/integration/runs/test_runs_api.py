@@ -1,0 +1,284 @@
+"""Runs over HTTP with the state machine really executing (moto Step Functions + our task handlers)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+from fastapi.testclient import TestClient
+
+from riadex.adapters.stepfunctions.workflow import execution_arn
+from riadex.bootstrap import Container
+from riadex.entrypoints.local.agent_workflow import LocalAgent
+from tests.integration.runs.helpers import (
+    new_session,
+    new_user,
+    send,
+    stream,
+    wait_for_done,
+    wait_for_status,
+)
+
+
+def _sfn() -> Any:
+    return boto3.client("stepfunctions", region_name="us-east-1")
+
+
+def _execution_status(container: Container, run_id: str) -> str:
+    arn = container.settings.state_machine_arn
+    assert arn is not None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        status = str(_sfn().describe_execution(executionArn=execution_arn(arn, run_id))["status"])
+        if status != "RUNNING":
+            return status
+        time.sleep(0.05)
+    return "RUNNING"
+
+
+def _summary(events: list[Any], run_id: str) -> list[tuple[str, Any]]:
+    return [(e.type, e.data.get("status", e.data.get("role"))) for e in events if e.run_id == run_id]
+
+
+def test_a_message_runs_to_completion_with_the_echo(client: TestClient, container: Container) -> None:
+    auth = new_user(client)
+    sid = new_session(client, auth)
+    response = send(client, auth, sid, "hello riadex")
+    assert response.status_code == 202, response.text
+    data = response.json()["data"]
+    assert data["status"] == "queued"
+    assert data["events_url"] == f"/api/v1/runs/{data['run_id']}/events"
+    run_id = data["run_id"]
+
+    events = wait_for_done(container, sid, run_id)
+    assert _summary(events, run_id) == [
+        ("run", "queued"),
+        ("message", "user"),
+        ("run", "running"),
+        ("message", "assistant"),
+        ("run", "completed"),
+        ("done", "completed"),
+    ]
+    assert events[3].data["content"] == "hello riadex"
+    assert _execution_status(container, run_id) == "SUCCEEDED"
+    run = client.get(f"/api/v1/runs/{run_id}", headers=auth).json()["data"]
+    assert run["status"] == "completed"
+    assert run["usage"]["steps"] == 1
+    assert run["started_at"] is not None
+    assert run["ended_at"] is not None
+    session = client.get(f"/api/v1/sessions/{sid}", headers=auth).json()["data"]
+    assert (session["status"], session["active_run_id"], session["last_seq"]) == ("idle", None, 6)
+
+
+def test_a_busy_session_answers_409_and_cancel_of_a_running_run_ends_it(
+    client: TestClient, container: Container
+) -> None:
+    auth = new_user(client)
+    sid = new_session(client, auth)
+    run_id = send(client, auth, sid, "!sleep 20").json()["data"]["run_id"]
+    busy = send(client, auth, sid, "second")
+    assert busy.status_code == 409
+    assert busy.json()["data"] == {"active_run_id": run_id}
+    wait_for_status(container, run_id, "running")
+
+    cancelled = client.post(f"/api/v1/runs/{run_id}/cancel", headers=auth)
+    assert cancelled.status_code == 200
+    assert cancelled.json()["data"]["status"] == "cancelled"
+    again = client.post(f"/api/v1/runs/{run_id}/cancel", headers=auth)
+    assert again.json()["data"]["status"] == "cancelled"
+
+    events = wait_for_done(container, sid, run_id)
+    assert _summary(events, run_id)[-4:] == [
+        ("run", "running"),
+        ("run", "cancelling"),
+        ("run", "cancelled"),
+        ("done", "cancelled"),
+    ]
+    assert _execution_status(container, run_id) == "ABORTED"
+    time.sleep(0.5)  # the watcher has seen the ABORTED execution by now: still one done
+    assert [e.type for e in container.events.read(sid, 0, None)].count("done") == 1
+    assert send(client, auth, sid, "after cancel").status_code == 202
+
+
+def test_cancel_of_a_queued_run_is_immediate_and_it_never_runs(
+    client: TestClient, container: Container, agent: LocalAgent
+) -> None:
+    gate = threading.Event()
+    start_run = agent.server.handlers[f"{agent.prefix}start-run"]
+
+    def held_start(event: dict[str, Any], context: Any) -> Any:
+        gate.wait(10)
+        return start_run(event, context)
+
+    agent.server.register(f"{agent.prefix}start-run", held_start)
+    try:
+        auth = new_user(client)
+        sid = new_session(client, auth)
+        run_id = send(client, auth, sid, "hi").json()["data"]["run_id"]
+        cancelled = client.post(f"/api/v1/runs/{run_id}/cancel", headers=auth).json()["data"]
+        assert cancelled["status"] == "cancelled"
+    finally:
+        gate.set()
+        agent.server.register(f"{agent.prefix}start-run", start_run)
+    events = wait_for_done(container, sid, run_id)
+    time.sleep(0.3)
+    events = container.events.read(sid, 0, None)
+    assert _summary(events, run_id) == [
+        ("run", "queued"),
+        ("message", "user"),
+        ("run", "cancelled"),
+        ("done", "cancelled"),
+    ]
+
+
+def test_the_same_idempotency_key_concurrently_yields_one_run(
+    client: TestClient, container: Container
+) -> None:
+    auth = new_user(client)
+    sid = new_session(client, auth)
+    with ThreadPoolExecutor(6) as pool:
+        responses = list(
+            pool.map(lambda _: send(client, auth, sid, "once", **{"Idempotency-Key": "key-1"}), range(6))
+        )
+    assert {r.status_code for r in responses} == {202}
+    run_ids = {r.json()["data"]["run_id"] for r in responses}
+    assert len(run_ids) == 1
+    run_id = run_ids.pop()
+    wait_for_done(container, sid, run_id)
+    assert [r.run_id for r in container.runs.list_for_session(sid)] == [run_id]
+    arn = container.settings.state_machine_arn
+    executions = _sfn().list_executions(stateMachineArn=arn)["executions"]
+    assert [e["name"] for e in executions].count(run_id) == 1
+    assert [e.type for e in container.events.read(sid, 0, None)].count("message") == 2  # user + reply
+
+    later = send(client, auth, sid, "once", **{"Idempotency-Key": "key-1"})
+    assert (later.status_code, later.json()["data"]["run_id"]) == (202, run_id)
+    other = send(client, auth, sid, "another body", **{"Idempotency-Key": "key-1"})
+    assert other.status_code == 422
+    assert "different request body" in other.json()["msg"]
+
+
+def test_a_failing_model_ends_with_error_and_done_failed(client: TestClient, container: Container) -> None:
+    auth = new_user(client)
+    sid = new_session(client, auth)
+    run_id = send(client, auth, sid, "!fail the provider said no").json()["data"]["run_id"]
+    events = wait_for_done(container, sid, run_id)
+    error = next(e for e in events if e.type == "error")
+    assert error.data == {"code": "model_failed", "message": "the provider said no", "retryable": False}
+    assert _summary(events, run_id)[-2:] == [("run", "failed"), ("done", "failed")]
+    assert _execution_status(container, run_id) == "FAILED"
+    time.sleep(0.5)  # the watcher finalizes the FAILED execution: nothing new
+    assert [e.type for e in container.events.read(sid, 0, None)].count("done") == 1
+    run = client.get(f"/api/v1/runs/{run_id}", headers=auth).json()["data"]
+    assert run["error"]["code"] == "model_failed"
+
+
+def test_an_execution_stopped_from_outside_ends_in_one_done_cancelled(
+    client: TestClient, container: Container
+) -> None:
+    auth = new_user(client)
+    sid = new_session(client, auth)
+    # moto marks a stopped execution ABORTED only once its in-flight task returns (AWS does at once),
+    # so the task here is short.
+    run_id = send(client, auth, sid, "!sleep 1.5").json()["data"]["run_id"]
+    wait_for_status(container, run_id, "running")
+    arn = container.settings.state_machine_arn
+    assert arn is not None
+    _sfn().stop_execution(executionArn=execution_arn(arn, run_id), cause="operator")
+    events = wait_for_done(container, sid, run_id)
+    time.sleep(0.5)
+    events = container.events.read(sid, 0, None)
+    dones = [e.data for e in events if e.type == "done"]
+    assert len(dones) == 1
+    assert dones[0]["status"] == "cancelled"
+    assert container.sessions.get(sid).active_run_id is None  # type: ignore[union-attr]
+
+
+def test_stop_and_delete_session_cancel_the_active_run(client: TestClient, container: Container) -> None:
+    auth = new_user(client)
+    sid = new_session(client, auth)
+    run_id = send(client, auth, sid, "!sleep 20").json()["data"]["run_id"]
+    stopped = client.post(f"/api/v1/sessions/{sid}/stop", headers=auth).json()["data"]
+    assert (stopped["active_run_id"], stopped["status"]) == (None, "idle")
+    assert client.get(f"/api/v1/runs/{run_id}", headers=auth).json()["data"]["status"] == "cancelled"
+
+    second = send(client, auth, sid, "!sleep 20").json()["data"]["run_id"]
+    assert client.delete(f"/api/v1/sessions/{sid}", headers=auth).status_code == 200
+    assert client.get(f"/api/v1/runs/{second}", headers=auth).status_code == 404
+    assert container.runs.list_for_session(sid) == []
+    assert container.events.read(sid, 0, None) == []
+    assert _execution_status(container, second) != "RUNNING"
+
+
+def test_bad_input_is_a_clear_4xx_and_writes_nothing(client: TestClient, container: Container) -> None:
+    auth, other = new_user(client), new_user(client, "eve")
+    sid = new_session(client, auth)
+
+    too_big = send(client, auth, sid, "x" * (container.settings.max_message_chars + 1))
+    assert too_big.status_code == 413
+    assert too_big.json()["code"] == 413
+    assert container.runs.list_for_session(sid) == []
+    assert container.events.read(sid, 0, None) == []
+
+    run_id = send(client, auth, sid, "hi").json()["data"]["run_id"]
+    wait_for_done(container, sid, run_id)
+    url = f"/api/v1/sessions/{sid}/events"
+    for headers, query in (({"Last-Event-ID": "abc"}, ""), ({}, "?after=-2"), ({"Last-Event-ID": "99"}, "")):
+        bad = client.get(url + query, headers={**auth, **headers})
+        assert bad.status_code == 400, bad.text
+        assert set(bad.json()) == {"code", "msg", "data"}
+    assert client.get(f"/api/v1/runs/{run_id}/events?after=x", headers=auth).status_code == 400
+
+    foreign = client.post(f"/api/v1/runs/{run_id}/cancel", headers=other)
+    assert foreign.status_code == 404
+    assert client.get(f"/api/v1/runs/{run_id}", headers=other).status_code == 404
+    assert client.get(f"/api/v1/runs/{run_id}/events", headers=other).status_code == 404
+    assert client.get(url, headers=other).status_code == 404
+    assert send(client, other, sid, "mine now?").status_code == 404
+    assert client.get("/api/v1/runs/run_nope", headers=auth).status_code == 404
+    assert client.get(url).status_code == 401
+    chat = client.post(f"/api/v1/sessions/{sid}/chat", json={}, headers=auth)
+    assert chat.status_code == 400
+    assert len(container.runs.list_for_session(sid)) == 1
+
+
+def test_run_stream_replays_a_finished_run_and_closes_after_done(
+    client: TestClient, container: Container
+) -> None:
+    auth = new_user(client)
+    sid = new_session(client, auth)
+    first = send(client, auth, sid, "one").json()["data"]["run_id"]
+    wait_for_done(container, sid, first)
+    second = send(client, auth, sid, "two").json()["data"]["run_id"]
+    wait_for_done(container, sid, second)
+
+    messages = stream(client, f"/api/v1/runs/{second}/events", auth)
+    assert [int(m[0]) for m in messages] == list(range(7, 13))
+    assert messages[-1][1] == "done"
+    assert all(json.loads(m[2])["run_id"] == second for m in messages)
+    # The cursor is exclusive and the header wins over ?after=.
+    resumed = stream(client, f"/api/v1/runs/{second}/events?after=7", auth, **{"Last-Event-ID": "10"})
+    assert [int(m[0]) for m in resumed] == [11, 12]
+    assert stream(client, f"/api/v1/runs/{second}/events", auth, **{"Last-Event-ID": "12"}) == []
+    # A token in the query (EventSource cannot send headers) works too.
+    token = auth["Authorization"].removeprefix("Bearer ")
+    whole = stream(client, f"/api/v1/sessions/{sid}/events?access_token={token}&after=10", {}, limit=2)
+    assert [m[0] for m in whole[:2]] == ["11", "12"]
+
+
+def test_chat_sends_and_streams_until_done(client: TestClient, container: Container) -> None:
+    auth = new_user(client)
+    sid = new_session(client, auth)
+    with client.stream("POST", f"/api/v1/sessions/{sid}/chat", json={"message": "hey"}, headers=auth) as r:
+        assert r.status_code == 200
+        body = r.read().decode()
+    ids = [line.removeprefix("id: ") for line in body.splitlines() if line.startswith("id: ")]
+    assert ids == ["1", "2", "3", "4", "5", "6"]
+    assert "event: done" in body
+    with client.stream("POST", f"/api/v1/sessions/{sid}/chat", json={"event_id": 4}, headers=auth) as r:
+        resumed = r.read().decode()
+    assert [line for line in resumed.splitlines() if line.startswith("id: ")] == ["id: 5", "id: 6"]
