@@ -89,5 +89,4 @@ def event_stream(
         follow(plan, events, request, pacing_of(settings), settings.stream_max_seconds),
         ping=settings.stream_ping_seconds,
         ping_message_factory=lambda: ServerSentEvent(comment="ping"),
-        sep="\n",
     )
