@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -55,11 +54,11 @@ class Writer:
 
 
 @pytest.fixture(scope="module")
-def owner(client: TestClient) -> Iterator[tuple[str, dict[str, str]]]:
+def owner(client: TestClient) -> tuple[str, dict[str, str]]:
     auth = new_user(client)
     token = auth["Authorization"].removeprefix("Bearer ")
     user_id = client.app.state.container.tokens.verify(token)  # type: ignore[attr-defined]
-    yield user_id, auth
+    return user_id, auth
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
