@@ -32,7 +32,8 @@ window.got = []; window.reconnects = 0; window.opens = 0;
 const source = new EventSource(location.search.slice(1));
 source.onopen = () => { window.opens += 1; };
 for (const type of ["run", "message", "done", "error", "title", "plan", "step", "tool", "wait", "delta"]) {
-  source.addEventListener(type, (e) => window.got.push({id: e.lastEventId, type, seq: JSON.parse(e.data).seq}));
+  source.addEventListener(type, (e) =>
+    window.got.push({id: e.lastEventId, type, seq: JSON.parse(e.data).seq}));
 }
 source.addEventListener("reconnect", () => { window.reconnects += 1; });
 </script>"""
