@@ -144,13 +144,16 @@ def _count_queries(
     stop = threading.Event()
 
     def listen() -> None:
-        with (
-            httpx.Client(timeout=seconds + 30) as client,
-            connect_sse(client, "GET", f"{base}/sessions/{sid}/events", headers=auth) as source,
-        ):
-            for _ in source.iter_sse():
-                if stop.is_set():
-                    return
+        try:
+            with (
+                httpx.Client(timeout=seconds + 30) as client,
+                connect_sse(client, "GET", f"{base}/sessions/{sid}/events", headers=auth) as source,
+            ):
+                for _ in source.iter_sse():
+                    if stop.is_set():
+                        return
+        except httpx.HTTPError:
+            return  # the server went away at the end of the benchmark
 
     listener = threading.Thread(target=listen, daemon=True)
     listener.start()
