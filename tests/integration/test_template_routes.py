@@ -68,4 +68,9 @@ def test_sse_routes_stream_from_the_stream_function(api_body: dict[str, Any], me
     assert "response-streaming-invocations" in _integration_uri(spec)
     assert integration["responseTransferMode"] == "STREAM"
     assert integration["timeoutInMillis"] == 900000
-    assert spec["security"] == [{"CognitoAuthorizer": []}]
+    # EventSource cannot send a header: these take the token from ?access_token= too.
+    assert spec["security"] == [{"StreamAuthorizer": []}]
+    authorizer = api_body["securityDefinitions"]["StreamAuthorizer"]["x-amazon-apigateway-authorizer"]
+    assert authorizer["type"] == "request"
+    assert authorizer["authorizerResultTtlInSeconds"] == 0
+    assert "identitySource" not in authorizer
