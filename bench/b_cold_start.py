@@ -39,6 +39,8 @@ def _env() -> dict[str, str]:
         {
             "PYTHONPATH": str(ROOT / "layers" / "core"),
             "AUTH_MODE": "cognito",
+            "COGNITO_USER_POOL_ID": "us-east-1_Bench",
+            "COGNITO_CLIENT_IDS": "bench-client",
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_ACCESS_KEY_ID": "bench",

@@ -21,6 +21,12 @@ class Settings(BaseSettings):
     auth_mode: Literal["local", "cognito"] = "local"
     auth_secret: str | None = Field(default=None, repr=False)
     auth_token_ttl_seconds: int = Field(default=30 * 24 * 3600, gt=0)
+    # The stream routes' Lambda authorizer (AWS): browsers' EventSource cannot send a header, so it
+    # verifies Cognito JWTs from `Authorization` or `?access_token=` itself.
+    cognito_user_pool_id: str | None = None
+    cognito_client_ids: str = ""  # comma-separated app client ids whose tokens are accepted
+    cognito_issuer: str | None = None  # default: derived from the region and the user pool id
+    cognito_jwks_url: str | None = None  # default: the issuer's /.well-known/jwks.json
 
     # DynamoDB tables (the template passes the deployed names).
     users_table: str = "riadex-users"

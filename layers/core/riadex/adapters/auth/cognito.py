@@ -16,7 +16,8 @@ from riadex.domain.errors import Unauthorized
 
 def subject_from_request_context(context: Mapping[str, Any] | None) -> str:
     authorizer = (context or {}).get("authorizer") or {}
-    claims = authorizer.get("claims") or authorizer.get("jwt", {}).get("claims") or {}
+    # Cognito authorizer: claims.sub; the stream routes' Lambda authorizer: its context's sub.
+    claims = authorizer.get("claims") or authorizer.get("jwt", {}).get("claims") or authorizer
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
         raise Unauthorized("no verified identity on the request")

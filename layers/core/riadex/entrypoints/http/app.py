@@ -36,3 +36,15 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(sandbox.router, prefix=API_PREFIX)
     app.include_router(files.router, prefix=API_PREFIX)
     return app
+
+
+def create_stream_app(container: Container) -> FastAPI:
+    """The streaming function's app: the SSE routes only (API Gateway sends the rest to the JSON
+    function), so its cold start and its permissions stay small."""
+    app = FastAPI(title="Riadex streams", version=__version__, docs_url=None, redoc_url=None)
+    app.state.container = container
+    errors.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=container.settings.max_body_bytes)
+    app.include_router(health.router, prefix=API_PREFIX)
+    app.include_router(streams.router, prefix=API_PREFIX)
+    return app

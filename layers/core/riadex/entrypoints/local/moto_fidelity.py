@@ -6,10 +6,16 @@ of the whole table, so two concurrent writers can both pass a condition or one c
 write. The event log's gap-free seq and the one-active-run rule depend on that atomicity, so the local
 stack serializes moto's DynamoDB operations under one lock. Nothing of ours is mocked: this only gives
 the emulator the guarantee the real service documents.
+
+Under that lock, moto's own rollback (a deep copy of every table a transaction touches, made before
+each transaction) is also replaced by a copy of just the items it touches: the whole-table copy made
+every append cost time in proportion to the table (3 ms at 100 items, 90 ms at 10,000, 390 ms at
+30,000), and a local stack keeps its tables across restarts.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import threading
 from collections.abc import Callable
@@ -37,11 +43,72 @@ def _serialized(method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+class _NoTableCopies:
+    """Stands in for the `copy` module inside moto's DynamoDB models: a Table is not copied."""
+
+    def __init__(self, table_type: type) -> None:
+        self._table_type = table_type
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        return value if isinstance(value, self._table_type) else copy.deepcopy(value, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+
+def _key_of(backend: Any, op: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    table = backend.tables.get(op.get("TableName"))
+    if table is None:
+        return None
+    if "Item" in op:
+        names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+        if not all(name in op["Item"] for name in names):
+            return None
+        return op["TableName"], {name: op["Item"][name] for name in names}
+    return (op["TableName"], op["Key"]) if isinstance(op.get("Key"), dict) else None
+
+
+def _with_item_rollback(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def wrapper(backend: Any, transact_items: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+        with _lock:
+            saved: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
+            for entry in transact_items:
+                found = _key_of(backend, next(iter(entry.values()))) if entry else None
+                if found is None:
+                    continue
+                table_name, key = found
+                try:
+                    current = backend.get_item(table_name, key)
+                except Exception:  # noqa: S112 - a malformed key fails inside the transaction itself
+                    continue
+                saved.append(
+                    (table_name, key, copy.deepcopy(current.to_json()["Attributes"]) if current else None)
+                )
+            try:
+                return method(backend, transact_items, *args, **kwargs)
+            except Exception:
+                for table_name, key, attributes in reversed(saved):
+                    if attributes is None:
+                        backend.delete_item(table_name, key)
+                    else:
+                        backend.put_item(table_name, attributes)
+                raise
+
+    wrapper.__riadex_serialized__ = True  # type: ignore[attr-defined]
+    return wrapper
+
+
 def make_dynamodb_atomic() -> None:
     """Idempotent: wrap each DynamoDB backend operation once."""
+    import moto.dynamodb.models as models
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
 
     for name in _OPERATIONS:
         method = getattr(DynamoDBBackend, name)
-        if not getattr(method, "__riadex_serialized__", False):
-            setattr(DynamoDBBackend, name, _serialized(method))
+        if getattr(method, "__riadex_serialized__", False):
+            continue
+        wrap = _with_item_rollback if name == "transact_write_items" else _serialized
+        setattr(DynamoDBBackend, name, wrap(method))
+    setattr(models, "copy", _NoTableCopies(Table))  # noqa: B010 - replacing a module global

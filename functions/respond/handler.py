@@ -1,5 +1,0 @@
-"""Step Functions task `respond` (see riadex.entrypoints.tasks.handlers)."""
-
-from riadex.entrypoints.tasks.handlers import lambda_handler
-
-handler = lambda_handler("respond")
