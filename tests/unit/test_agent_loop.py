@@ -1,0 +1,198 @@
+"""The loop's use cases against in-memory fakes and the scripted model (no sandbox: a fake one)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from riadex.adapters.llm.scripted import ScriptedAgentModel
+from riadex.application.agent_loop import AgentLoop, LoopLimits
+from riadex.application.deltas import DeltaBatcher
+from riadex.application.loop_state import LoopState
+from riadex.application.search import SearchResult
+from riadex.application.tool_runner import ToolRunner
+from riadex.domain.errors import NotFound
+from riadex.domain.models import RunStatus, utcnow
+from tests.unit.test_runs import World
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+class FakeSandbox:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def ensure(self, session_id: str, owner_id: str) -> object:
+        return object()
+
+    def call_tool(
+        self, session_id: str, owner_id: str, function: str, args: dict[str, Any]
+    ) -> dict[str, Any]:
+        self.calls.append((function, args))
+        if function == "file_read":
+            raise NotFound(f"{args['file']}: no such file or directory")
+        return {"output": f"ran {args}"}
+
+
+class FakeSearch:
+    name = "fake"
+
+    def search(self, query: str, max_results: int = 5) -> list[SearchResult]:
+        return [SearchResult("A result", "https://example.test/", f"about {query}")]
+
+
+class NoInterrupts:
+    def interrupt(self, session_id: str, function: str, args: dict[str, Any]) -> None:
+        pass
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def make_loop(world: World, clock: Clock | None = None, **limits: Any) -> tuple[AgentLoop, FakeSandbox]:
+    sandbox = FakeSandbox()
+    tools = ToolRunner(lambda run_id: sandbox, FakeSearch, NoInterrupts, world.runs, cancel_poll_seconds=0.01)
+    model = ScriptedAgentModel()
+    loop = AgentLoop(world.service, lambda: model, tools, [], LoopLimits(**limits), clock=clock or utcnow)
+    return loop, sandbox
+
+
+def drive(loop: AgentLoop, run_id: str, state: LoopState | None = None) -> LoopState:
+    """What the state machine does with `loop.next`, until the run is finished or paused."""
+    state = state or loop.plan(run_id)
+    while True:
+        if state.next == "think":
+            state = loop.think(run_id, state)
+        elif state.next == "act":
+            state = loop.act(run_id, state)
+        elif state.next == "summarize":
+            state = loop.summarize(run_id, state)
+        elif state.next == "finish":
+            loop.service.finish(run_id, RunStatus.COMPLETED, usage=state.usage())
+            return state
+        else:
+            return state
+
+
+def start(world: World, message: str) -> str:
+    run = world.service.send_message("usr_a", world.sid, message)
+    assert world.service.start(run.run_id)
+    return run.run_id
+
+
+def test_a_run_plans_acts_step_by_step_and_summarizes(world: World) -> None:
+    loop, sandbox = make_loop(world)
+    run_id = start(world, "!shell ls\n!search riadex\n!read missing.txt")
+    state = drive(loop, run_id)
+    assert state.usage()["tool_calls"] == 3
+    assert state.usage()["steps"] == 3
+    assert [f for f, _ in sandbox.calls] == ["shell_exec", "file_read"]
+    tools = [e.data for e in world.events.read(world.sid, 0, None) if e.type == "tool"]
+    assert [(t["name"], t["status"]) for t in tools] == [
+        ("shell", "calling"),
+        ("shell", "called"),
+        ("search", "calling"),
+        ("search", "called"),
+        ("file", "calling"),
+        ("file", "failed"),
+    ]
+    assert tools[3]["content"]["results"][0]["snippet"] == "about riadex"
+    assert world.dones()[-1]["status"] == "completed"
+
+
+def test_the_wall_time_budget_ends_the_run_timed_out(world: World) -> None:
+    clock = Clock()
+    loop, _ = make_loop(world, clock, max_seconds=60)
+    run_id = start(world, "!shell one\n!shell two")
+    state = loop.think(run_id, loop.plan(run_id))
+    clock.now += timedelta(seconds=61)
+    assert loop.act(run_id, state).next == "think"
+    assert loop.think(run_id, state).next == "end"
+    done = world.dones()[-1]
+    assert done["status"] == "timed_out"
+    assert done["reason"] == "budget: ran longer than 60 s (RUN_MAX_SECONDS)"
+
+
+def test_the_token_and_step_budgets_fail_the_run(world: World) -> None:
+    loop, _ = make_loop(world, max_tokens=5)
+    run_id = start(world, "!shell a fairly long command line to use some tokens")
+    assert drive(loop, run_id).next == "end"
+    assert world.dones()[-1]["reason"].startswith("budget: ")
+    assert "RUN_MAX_TOKENS" in world.dones()[-1]["reason"]
+
+    world2 = World()
+    loop2, _ = make_loop(world2, max_steps=1)
+    run2 = start(world2, "!shell one\n!shell two")
+    assert drive(loop2, run2).next == "end"
+    assert world2.dones()[-1]["reason"] == "budget: the plan needs more than 1 steps (RUN_MAX_STEPS)"
+    assert world2.dones()[-1]["usage"]["steps"] == 1
+
+
+def test_a_long_history_hands_over_to_a_continuation(world: World) -> None:
+    loop, _ = make_loop(world, max_history_events=10)
+    run_id = start(world, "!shell one")
+    state = loop.plan(run_id)
+    state = loop.think(run_id, state)
+    state = loop.act(run_id, state)
+    assert loop.think(run_id, state).next == "continue"
+    loop.continue_run(run_id, world.sid, state)
+    assert world.workflow.started[-1] == f"{run_id}-1"
+    assert world.runs.items[run_id].execution == f"{run_id}-1"
+    assert state.continuation == 1
+    assert state.history == 0
+
+
+def test_a_cancelled_run_writes_nothing_more(world: World) -> None:
+    loop, _ = make_loop(world)
+    run_id = start(world, "!shell one")
+    state = loop.think(run_id, loop.plan(run_id))
+    world.service.cancel("usr_a", run_id)
+    before = len(world.events.read(world.sid, 0, None))
+    assert loop.act(run_id, state).next == "end"
+    assert len(world.events.read(world.sid, 0, None)) == before
+
+
+def test_deltas_go_out_at_64_characters_or_after_100_ms() -> None:
+    sent: list[str] = []
+    now = [0.0]
+    batcher = DeltaBatcher(sent.append, clock=lambda: now[0])
+    batcher("a" * 30)
+    batcher("b" * 30)
+    assert sent == []
+    batcher("c" * 10)
+    assert sent == ["a" * 30 + "b" * 30 + "c" * 10]
+    batcher("d")
+    now[0] += 0.1
+    batcher("e")
+    assert sent[-1] == "de"
+    batcher("f")
+    batcher.flush()
+    assert sent[-1] == "f"
+    assert batcher.batches == 3
+
+
+def test_loop_state_survives_the_payload_and_ignores_unknown_keys() -> None:
+    state = LoopState(step=2, tool_calls=5, input_tokens=10)
+    again = LoopState.of({**state.as_dict(), "something": "new"})
+    assert again == state
+    assert LoopState.of(None) == LoopState()
+
+
+@pytest.mark.parametrize("status", [RunStatus.CANCELLED, RunStatus.FAILED])
+def test_tasks_of_a_finished_run_end_at_once(world: World, status: RunStatus) -> None:
+    loop, sandbox = make_loop(world)
+    run_id = start(world, "!shell one")
+    world.service.finish(run_id, status)
+    assert loop.plan(run_id).next == "end"
+    assert loop.think(run_id, LoopState()).next == "end"
+    assert sandbox.calls == []
