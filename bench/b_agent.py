@@ -72,7 +72,9 @@ def run() -> dict[str, object]:
 
 def _measure(stack: LocalStack, settings: Settings) -> dict[str, object]:
     container, agent, lambdas = stack.container, stack.agent, stack.lambdas
-    assert container is not None and agent is not None and lambdas is not None
+    assert container is not None
+    assert agent is not None
+    assert lambdas is not None
     loop = container.agent_loop()
     timed = TimedModel(loop.model())
     loop.model = lambda: timed
