@@ -304,6 +304,10 @@ class RunService:
         usage: dict[str, int] | None = None,
     ) -> Run:
         run = self._existing(run_id)
+        if (
+            run.status is RunStatus.CANCELLING
+        ):  # a failure racing a cancel (a task cut short): the cancel decides
+            return self.finish(run_id, RunStatus.CANCELLED, usage=usage)
         if not run.status.is_terminal:
             self._append(
                 run,

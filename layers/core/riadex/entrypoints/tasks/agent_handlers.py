@@ -19,7 +19,7 @@ from pynamodb.exceptions import PynamoDBException
 from riadex.application.agent_loop import AgentLoop
 from riadex.application.llm import ModelError
 from riadex.application.loop_state import LoopState
-from riadex.domain.errors import Unavailable
+from riadex.domain.errors import RunNotOpen, Unavailable
 from riadex.entrypoints.tasks.handlers import Handler, TransientError
 
 
@@ -31,6 +31,8 @@ class ModelFailed(Exception):
 def _named_errors() -> Iterator[None]:
     try:
         yield
+    except RunNotOpen:
+        raise
     except ModelError as exc:
         if exc.retryable:
             raise TransientError(f"the model provider is unavailable: {exc.message}") from exc
@@ -43,36 +45,59 @@ def _named_errors() -> Iterator[None]:
         raise TransientError(str(exc)) from exc
 
 
+def _ended(event: dict[str, Any]) -> dict[str, Any]:
+    """A write found the run no longer open (a cancel won the race): the execution just ends."""
+    return _state(event, LoopState.of(event.get("loop")).went("end"))
+
+
 def _state(event: dict[str, Any], loop: LoopState) -> dict[str, Any]:
     return {"run_id": event["run_id"], "session_id": event.get("session_id"), "loop": loop.as_dict()}
 
 
 def make_agent_handlers(loop: Callable[[], AgentLoop]) -> dict[str, Handler]:
     def plan(event: dict[str, Any], _: Any) -> dict[str, Any]:
-        with _named_errors():
-            return _state(event, loop().plan(event["run_id"]))
+        try:
+            with _named_errors():
+                return _state(event, loop().plan(event["run_id"]))
+        except RunNotOpen:
+            return _ended(event)
 
     def acquire_sandbox(event: dict[str, Any], _: Any) -> dict[str, Any]:
-        with _named_errors():
-            loop().acquire_sandbox(event["run_id"])
+        try:
+            with _named_errors():
+                loop().acquire_sandbox(event["run_id"])
+        except RunNotOpen:
+            return {"acquired": False}
         return {"acquired": True}
 
     def think(event: dict[str, Any], _: Any) -> dict[str, Any]:
-        with _named_errors():
-            return _state(event, loop().think(event["run_id"], LoopState.of(event.get("loop"))))
+        try:
+            with _named_errors():
+                return _state(event, loop().think(event["run_id"], LoopState.of(event.get("loop"))))
+        except RunNotOpen:
+            return _ended(event)
 
     def act(event: dict[str, Any], _: Any) -> dict[str, Any]:
-        with _named_errors():
-            return _state(event, loop().act(event["run_id"], LoopState.of(event.get("loop"))))
+        try:
+            with _named_errors():
+                return _state(event, loop().act(event["run_id"], LoopState.of(event.get("loop"))))
+        except RunNotOpen:
+            return _ended(event)
 
     def ask_user(event: dict[str, Any], _: Any) -> dict[str, Any]:
-        with _named_errors():
-            loop().ask(event["run_id"], str(event["task_token"]))
+        try:
+            with _named_errors():
+                loop().ask(event["run_id"], str(event["task_token"]))
+        except RunNotOpen:
+            pass  # cancelled: the cancel stopped the execution and wrote the done
         return {"asked": True}
 
     def summarize(event: dict[str, Any], _: Any) -> dict[str, Any]:
-        with _named_errors():
-            return _state(event, loop().summarize(event["run_id"], LoopState.of(event.get("loop"))))
+        try:
+            with _named_errors():
+                return _state(event, loop().summarize(event["run_id"], LoopState.of(event.get("loop"))))
+        except RunNotOpen:
+            return _ended(event)
 
     def continue_run(event: dict[str, Any], _: Any) -> dict[str, Any]:
         with _named_errors():
