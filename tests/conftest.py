@@ -44,6 +44,7 @@ def make_settings(endpoint: str, **overrides: object) -> Settings:
         "sessions_table": f"{prefix}-sessions",
         "runs_table": f"{prefix}-runs",
         "events_table": f"{prefix}-events",
+        "files_table": f"{prefix}-files",
         "dynamodb_endpoint": endpoint,
         "auth_secret": TEST_SECRET,
     }

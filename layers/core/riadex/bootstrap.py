@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from riadex.adapters.auth.tokens import HS256Tokens
+from riadex.adapters.auth.vnc_tokens import VncTokens
 from riadex.adapters.dynamodb import tables
+from riadex.adapters.dynamodb.files import DynamoFileRepository
 from riadex.adapters.dynamodb.repositories import (
     DynamoEventLog,
     DynamoSessionRepository,
     DynamoUserRepository,
 )
 from riadex.adapters.dynamodb.runs import DynamoRunRepository
+from riadex.adapters.dynamodb.sandbox_records import DynamoSandboxRecords, InlineSecrets, SsmSecrets
+from riadex.adapters.sandbox.factory import build_provider
 from riadex.adapters.stepfunctions.workflow import StepFunctionsWorkflow
 from riadex.adapters.storage.s3 import S3ObjectStore
+from riadex.adapters.tools.gateway import HttpToolGateway
+from riadex.application.files import FileRepository, FileStore, UploadPolicy, place_pending
 from riadex.application.ports import (
     EventLog,
     ObjectStore,
@@ -23,6 +30,8 @@ from riadex.application.ports import (
     Workflow,
 )
 from riadex.application.runs import RunLimits, RunService
+from riadex.application.sandbox_ports import SandboxProvider
+from riadex.application.sandboxes import EventLogSandboxEvents, Sandboxes
 from riadex.config import Settings, get_settings
 
 
@@ -37,6 +46,13 @@ class Container:
     runs: RunRepository
     workflow: Workflow
     objects: ObjectStore
+    sandboxes: Sandboxes
+    files: FileRepository
+    file_store: FileStore
+    """The bytes of session files: the same S3 bucket as `objects`, under sessions/<id>/files/."""
+    upload_policy: UploadPolicy
+    vnc_tokens: VncTokens | None
+    """Signs the VNC WebSocket's URL token; set when an HS256 secret is available (local mode)."""
 
     @property
     def run_service(self) -> RunService:
@@ -52,6 +68,10 @@ class Container:
             ),
         )
 
+    @property
+    def sandbox_provider(self) -> SandboxProvider:
+        return self.sandboxes.provider
+
 
 def bootstrap(settings: Settings | None = None) -> Container:
     settings = settings or get_settings()
@@ -60,6 +80,7 @@ def bootstrap(settings: Settings | None = None) -> Container:
         sessions=settings.sessions_table,
         runs=settings.runs_table,
         events=settings.events_table,
+        files=settings.files_table,
         region=settings.aws_region,
         endpoint=settings.dynamodb_endpoint,
     )
@@ -68,13 +89,47 @@ def bootstrap(settings: Settings | None = None) -> Container:
         if settings.auth_mode == "local"
         else None
     )
+    events = DynamoEventLog(settings.event_retention_days)
+    objects = S3ObjectStore(settings.objects_bucket, settings.aws_region)
+    secrets = (
+        SsmSecrets(_client("ssm", settings), settings.sandbox_secret_prefix)
+        if settings.sandbox_secret_store == "ssm"  # noqa: S105 - a mode name
+        else InlineSecrets()
+    )
+    sandboxes = Sandboxes(
+        records=DynamoSandboxRecords(secrets),
+        provider=build_provider(settings),
+        events=EventLogSandboxEvents(events),
+        tools=HttpToolGateway(),
+        provision_timeout_seconds=settings.sandbox_start_timeout * 2,
+    )
+    files = DynamoFileRepository()
+    tools = sandboxes.tools
+    sandboxes.on_ready.append(
+        lambda sid, handle: place_pending(sid, handle, files=files, store=objects, tools=tools)
+    )
     return Container(
         settings=settings,
         users=DynamoUserRepository(),
         sessions=DynamoSessionRepository(),
-        events=DynamoEventLog(settings.event_retention_days),
+        events=events,
         tokens=tokens,
         runs=DynamoRunRepository(),
         workflow=StepFunctionsWorkflow(settings.state_machine_arn, settings.aws_region),
-        objects=S3ObjectStore(settings.objects_bucket, settings.aws_region),
+        objects=objects,
+        sandboxes=sandboxes,
+        files=files,
+        file_store=objects,
+        upload_policy=UploadPolicy(settings.max_upload_bytes, settings.upload_type_patterns()),
+        vnc_tokens=(
+            VncTokens(settings.resolved_auth_secret(), settings.vnc_token_ttl_seconds)
+            if settings.auth_mode == "local" or settings.auth_secret
+            else None
+        ),
     )
+
+
+def _client(service: str, settings: Settings) -> Any:
+    import boto3
+
+    return boto3.client(service, region_name=settings.aws_region)

@@ -52,6 +52,46 @@ class Settings(BaseSettings):
     stream_poll_fast_seconds: float = Field(default=0.1, gt=0)
     stream_poll_active_max_seconds: float = Field(default=0.5, gt=0)
     stream_poll_idle_max_seconds: float = Field(default=2.0, gt=0)
+    # Sandboxes (SPEC §6 SANDBOX_BACKEND; the rest are this project's own).
+    sandbox_backend: Literal["process", "docker", "fargate"] = "process"
+    sandbox_idle_timeout: int = Field(default=1800, gt=0)
+    """Seconds without use before the reaper stops a sandbox (its own timer: twice that, a backstop)."""
+    sandbox_reap_every: float = Field(default=60.0, gt=0)
+    sandbox_start_timeout: float = Field(default=60.0, gt=0)
+    sandbox_memory_mb: int = Field(default=1024, gt=0)
+    sandbox_pids_max: int = Field(default=512, gt=0)
+    """Processes and threads together (a cgroup counts both); Chromium alone runs ~100 threads."""
+    sandbox_cpus: float = Field(default=1.0, gt=0)
+    sandbox_browser: bool = True
+    """The tool server starts Chromium lazily, on the first browser call."""
+    sandbox_vnc: bool = False
+    sandbox_port: int = Field(default=8080, gt=0, le=65535)
+    sandbox_server_dir: Path | None = None
+    sandbox_python: str | None = None
+    sandbox_jail: Literal["auto", "bwrap", "none"] = "auto"
+    sandbox_network: bool = False
+    """process backend: let the jail use the host's network (the web, and the host's loopback too)."""
+    sandbox_image: str = "riadex-sandbox:dev"
+    sandbox_cluster: str = "riadex-sandboxes"
+    sandbox_task_definition: str = "riadex-sandbox"
+    sandbox_container_name: str = "sandbox"
+    sandbox_subnets: str = ""
+    sandbox_security_groups: str = ""
+    sandbox_secret_store: Literal["inline", "ssm"] = "inline"  # noqa: S105 - a mode, not a secret
+    sandbox_secret_prefix: str = "/riadex/sandboxes"  # noqa: S105 - an SSM path, not a secret
+    vnc_token_ttl_seconds: int = Field(default=60, gt=0, le=600)
+
+    # Files (uploads into sessions).
+    files_table: str = "riadex-files"
+    """The bytes go to OBJECTS_BUCKET, under sessions/<session id>/files/."""
+    max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    upload_starts_sandbox: bool = True
+    """False where sandboxes start slowly (Fargate): an upload then waits for the sandbox instead."""
+    upload_content_types: str = (
+        "text/*,image/*,application/pdf,application/json,application/xml,application/zip,"
+        "application/gzip,application/x-tar,application/octet-stream,application/x-yaml,"
+        "application/vnd.openxmlformats-officedocument.*,application/msword,application/vnd.ms-excel"
+    )
 
     # Local stack.
     port: int = Field(default=8000, ge=0, le=65535)
@@ -104,6 +144,15 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         """`OPENAI_API_KEY=` in a .env means "not set", not "the empty key"."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    def sandbox_subnet_list(self) -> list[str]:
+        return [s.strip() for s in self.sandbox_subnets.split(",") if s.strip()]
+
+    def sandbox_security_group_list(self) -> list[str]:
+        return [s.strip() for s in self.sandbox_security_groups.split(",") if s.strip()]
+
+    def upload_type_patterns(self) -> list[str]:
+        return [s.strip().lower() for s in self.upload_content_types.split(",") if s.strip()]
 
     def resolved_auth_secret(self) -> str:
         """The HS256 secret: AUTH_SECRET if set, else one generated once and kept in the data dir."""

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,14 +168,19 @@ class RunService:
                 self._cancel(run, "session stopped")
         return get_owned_session(owner_id, session_id, self.sessions)
 
-    def delete_session(self, owner_id: str, session_id: str) -> None:
-        """Cancel the active run, then delete the runs and the events; the session item goes last so
-        that a delete cut short can be repeated."""
+    def delete_session(
+        self, owner_id: str, session_id: str, cleanups: Sequence[Callable[[str], object]] = ()
+    ) -> None:
+        """Cancel the active run, free what the session holds elsewhere (`cleanups`: its sandbox, its
+        files), then delete the runs and the events; the session item goes last so that a delete cut
+        short can be repeated."""
         get_owned_session(owner_id, session_id, self.sessions)
         runs = self.runs.list_for_session(session_id)
         for run in runs:
             if not run.status.is_terminal:
                 self._cancel(run, "session deleted")
+        for cleanup in cleanups:
+            cleanup(session_id)
         for run in runs:
             self.runs.delete(run.run_id)
         self.events.delete_all(session_id)

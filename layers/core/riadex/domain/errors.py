@@ -52,3 +52,11 @@ class RunNotOpen(Conflict):
 
 class AlreadyExists(Conflict):
     """A create found its id taken."""
+
+
+class UnsupportedType(DomainError):
+    """The payload's content type is not accepted (HTTP 415)."""
+
+
+class Unavailable(DomainError):
+    """A dependency (the session's sandbox) cannot serve the request now; retrying may work (503)."""

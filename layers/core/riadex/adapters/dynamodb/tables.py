@@ -8,6 +8,7 @@ start-up by `bind`, from settings, because pynamodb reads them from each model's
 from __future__ import annotations
 
 from pynamodb.attributes import (
+    BooleanAttribute,
     JSONAttribute,
     MapAttribute,
     NumberAttribute,
@@ -44,8 +45,21 @@ class SessionsByOwner(GlobalSecondaryIndex["SessionItem"]):
 
 
 class SandboxMap(MapAttribute[str, str]):
+    """The session's sandbox. Only status and backend are public; the rest is for the backend side.
+
+    `secret` holds the tool server's secret only where the secret store is "inline" (local stack);
+    in AWS it stays in SSM Parameter Store and `secret_ref` names the parameter.
+    """
+
     status = UnicodeAttribute()
     backend = UnicodeAttribute()
+    sandbox_id = UnicodeAttribute(null=True)
+    endpoint = UnicodeAttribute(null=True)
+    ref = UnicodeAttribute(null=True)
+    secret = UnicodeAttribute(null=True)
+    secret_ref = UnicodeAttribute(null=True)
+    claimed_at = UnicodeAttribute(null=True)
+    last_used_at = UnicodeAttribute(null=True)
 
 
 class SessionItem(Model):
@@ -128,12 +142,47 @@ class EventItem(Model):
     expires_at = TTLAttribute(null=True)
 
 
+class FilesBySession(GlobalSecondaryIndex["FileItem"]):
+    """A session's files, for listing and for deleting them with the session."""
+
+    class Meta:
+        index_name = "by-session"
+        projection = AllProjection()
+
+    session_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class FileItem(Model):
+    """A file uploaded into (or exported from) a session: metadata here, bytes in the object store."""
+
+    class Meta:
+        table_name = "riadex-files"
+        billing_mode = BILLING_MODE
+        region: str | None = None
+        host: str | None = None
+
+    file_id = UnicodeAttribute(hash_key=True)
+    session_id = UnicodeAttribute()
+    owner_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    size = NumberAttribute()
+    content_type = UnicodeAttribute()
+    key = UnicodeAttribute()
+    path = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    placed = BooleanAttribute(default=True)
+
+    by_session = FilesBySession()
+
+
 # Each model under the logical name template.yaml gives its table (a test holds the two in step).
 TEMPLATE_RESOURCES: dict[str, type[Model]] = {
     "UsersTable": UserItem,
     "SessionsTable": SessionItem,
     "RunsTable": RunItem,
     "EventsTable": EventItem,
+    "FilesTable": FileItem,
 }
 ALL_TABLES: tuple[type[Model], ...] = tuple(TEMPLATE_RESOURCES.values())
 
@@ -144,11 +193,19 @@ def bind(
     sessions: str,
     runs: str,
     events: str,
+    files: str = "riadex-files",
     region: str,
     endpoint: str | None,
 ) -> None:
     """Point every model at its deployed table name and, locally, at a DynamoDB endpoint."""
-    for model, name in ((UserItem, users), (SessionItem, sessions), (RunItem, runs), (EventItem, events)):
+    bindings: tuple[tuple[type[Model], str], ...] = (
+        (UserItem, users),
+        (SessionItem, sessions),
+        (RunItem, runs),
+        (EventItem, events),
+        (FileItem, files),
+    )
+    for model, name in bindings:
         model.Meta.table_name = name
         model.Meta.region = region
         model.Meta.host = endpoint

@@ -8,7 +8,7 @@ from riadex import __version__
 from riadex.bootstrap import Container
 from riadex.entrypoints.http import errors
 from riadex.entrypoints.http.limits import BodySizeLimit
-from riadex.entrypoints.http.routers import health, runs, sessions, streams, users
+from riadex.entrypoints.http.routers import files, health, runs, sessions, streams, users
 
 API_PREFIX = "/api/v1"
 
@@ -21,7 +21,12 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
     errors.install(app)
-    app.add_middleware(BodySizeLimit, max_bytes=container.settings.max_body_bytes)
+    upload_cap = container.settings.max_upload_bytes + files.MULTIPART_OVERHEAD_BYTES
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=container.settings.max_body_bytes,
+        overrides=[(files.UPLOAD_PATH_PATTERN, upload_cap)],
+    )
     app.include_router(health.router, prefix=API_PREFIX)
     if container.settings.auth_mode == "local":
         app.include_router(users.router, prefix=API_PREFIX)

@@ -18,6 +18,8 @@ from riadex.domain.errors import (
     NotFound,
     TooLarge,
     Unauthorized,
+    Unavailable,
+    UnsupportedType,
 )
 
 logger = Logger(service="riadex")
@@ -29,6 +31,8 @@ _STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (Conflict, 409),
     (TooLarge, 413),
     (IdempotencyKeyReused, 422),
+    (UnsupportedType, 415),
+    (Unavailable, 503),
 )
 
 

@@ -14,6 +14,7 @@ from riadex.bootstrap import bootstrap
 from riadex.config import Settings
 from riadex.entrypoints.http.app import create_app
 from riadex.entrypoints.local.stack import LocalStack, PortInUse, ensure_port_free
+from riadex.entrypoints.scheduled.reaper import PeriodicReaper
 
 
 def _ready_line(host: str, port: int) -> str:
@@ -57,9 +58,16 @@ def main() -> int:
         )
         return 2
     stack = LocalStack(settings)
+    reaper: PeriodicReaper | None = None
+    container = None
     try:
         settings = stack.start()
-        app = create_app(bootstrap(settings))
+        container = bootstrap(settings)
+        reaper = PeriodicReaper(
+            container.sandboxes, settings.sandbox_idle_timeout, settings.sandbox_reap_every
+        )
+        reaper.start()
+        app = create_app(container)
         config = uvicorn.Config(
             app, host=settings.host, port=settings.port, log_level="warning", lifespan="off"
         )
@@ -73,6 +81,13 @@ def main() -> int:
             print(f"riadex: could not listen on {settings.host}:{settings.port}", file=sys.stderr)
             return 2
     finally:
+        if reaper is not None:
+            reaper.stop()
+        if container is not None:
+            # Sandboxes of this process die with it (process backend); containers are removed.
+            release_all = getattr(container.sandbox_provider, "release_all", None)
+            if release_all is not None:
+                release_all()
         stack.stop()
     print("riadex: stopped; data kept in", settings.data_dir, flush=True)
     return 0

@@ -97,6 +97,7 @@ class LocalStack:
             sessions=settings.sessions_table,
             runs=settings.runs_table,
             events=settings.events_table,
+            files=settings.files_table,
             region=settings.aws_region,
             endpoint=settings.dynamodb_endpoint,
         )

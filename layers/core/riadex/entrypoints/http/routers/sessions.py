@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from riadex.application import sessions as use
+from riadex.application.files import delete_session_files
 from riadex.entrypoints.http.dependencies import ContainerDep, UserId
 from riadex.entrypoints.http.schemas import (
     CreateSession,
@@ -61,7 +62,14 @@ def get_session(
 
 @router.delete("/{session_id}", summary="Cancel the active run, delete the session, its runs and its events")
 def delete_session(session_id: str, user_id: UserId, container: ContainerDep) -> Envelope[Empty]:
-    container.run_service.delete_session(user_id, session_id)
+    container.run_service.delete_session(
+        user_id,
+        session_id,
+        cleanups=(
+            container.sandboxes.release,
+            lambda sid: delete_session_files(sid, container.files, container.file_store),
+        ),
+    )
     return Envelope(data=Empty())
 
 

@@ -1,0 +1,1 @@
+"""Sandbox backends behind SandboxProvider: process (bubblewrap), docker, fargate."""

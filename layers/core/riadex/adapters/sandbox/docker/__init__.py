@@ -1,0 +1,1 @@
+"""One container per session through the docker SDK (Docker or podman API)."""

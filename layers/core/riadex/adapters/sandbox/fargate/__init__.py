@@ -1,0 +1,1 @@
+"""One ECS Fargate task per session."""

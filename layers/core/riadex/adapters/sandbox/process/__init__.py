@@ -1,0 +1,1 @@
+"""The tool server as a jailed child process on this machine."""

@@ -1,0 +1,1 @@
+"""Clients of the sandbox tool server (shell, file, browser) and the schemas handed to the LLM."""

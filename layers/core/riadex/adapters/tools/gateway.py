@@ -1,0 +1,43 @@
+"""ToolGateway over HTTP: a tool function name in, the tool server's data out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from riadex.adapters.tools import server
+from riadex.adapters.tools.schemas import function_named
+from riadex.domain.errors import InvalidInput
+from riadex.domain.sandboxes import SandboxHandle
+
+TIMEOUT_MARGIN_SECONDS = 15.0
+BROWSER_TIMEOUT_SECONDS = 90.0
+
+
+class HttpToolGateway:
+    def call(self, handle: SandboxHandle, function: str, args: dict[str, Any]) -> dict[str, Any]:
+        spec = function_named(function)
+        if spec is None:
+            raise InvalidInput(f"unknown tool function: {function}")
+        timeout = server.DEFAULT_TIMEOUT
+        if spec.tool == "browser":
+            timeout = BROWSER_TIMEOUT_SECONDS
+        if spec.timeout_arg is not None:
+            own = args.get(spec.timeout_arg)
+            own_seconds = float(own) if isinstance(own, int | float) else server.DEFAULT_TIMEOUT
+            timeout = max(timeout, own_seconds + TIMEOUT_MARGIN_SECONDS)
+        return server.request(
+            handle, "POST", spec.path, json=args, timeout=timeout, idempotent=spec.idempotent
+        )
+
+    def upload(self, handle: SandboxHandle, path: str, name: str, data: bytes) -> dict[str, Any]:
+        return server.request(
+            handle,
+            "POST",
+            "/file/upload",
+            files={"file": (name, data, "application/octet-stream")},
+            form={"path": path},
+            timeout=120.0,
+        )
+
+    def download(self, handle: SandboxHandle, path: str) -> bytes:
+        return server.download(handle, path)

@@ -1,0 +1,24 @@
+"""The sandbox tools as an LLM sees them (OpenAI function calling), and the lookup back to the tool.
+
+The agent loop hands `openai_tools()` to the model; when the model calls `shell_exec`, `function_named`
+gives the tool (`shell`) for the SPEC §2 tool event and the path for the tool server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from riadex.adapters.tools import browser, file, shell
+from riadex.adapters.tools.catalog import ToolFunction
+
+ALL_FUNCTIONS: tuple[ToolFunction, ...] = (*shell.FUNCTIONS, *file.FUNCTIONS, *browser.FUNCTIONS)
+_BY_NAME = {function.name: function for function in (*ALL_FUNCTIONS, *browser.CONTROL_FUNCTIONS)}
+
+
+def function_named(name: str) -> ToolFunction | None:
+    return _BY_NAME.get(name)
+
+
+def openai_tools(tools: tuple[str, ...] = ("shell", "file", "browser")) -> list[dict[str, Any]]:
+    """Function-calling schemas for the named tools, in a stable order."""
+    return [function.openai_schema() for function in ALL_FUNCTIONS if function.tool in tools]

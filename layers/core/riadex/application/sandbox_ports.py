@@ -1,0 +1,105 @@
+"""What the sandbox use cases need from the outside: a backend that runs sandboxes, the session item's
+record of its sandbox, a way to call the tool server, and a sink for `sandbox` events.
+
+Kept apart from ports.py because this half of the system changes for its own reasons (new backends,
+new tools) and should not churn the core ports.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from riadex.domain.sandboxes import SandboxHandle, SandboxRecord, SandboxStatus
+
+
+class SandboxUnreachable(Exception):
+    """The tool server did not answer at all (connection refused or reset): the sandbox is gone.
+
+    Adapters raise it; the use cases turn it into a `lost` sandbox and a retryable error.
+    """
+
+
+class SandboxProvider(Protocol):
+    """One backend (process, docker, fargate). Implementations block until the tool server answers."""
+
+    @property
+    def backend(self) -> str: ...
+
+    def acquire(self, sandbox_id: str, session_id: str, owner_id: str) -> SandboxHandle:
+        """Start a sandbox and wait until its tool server is healthy; raise Unavailable if it cannot.
+
+        Whatever it started is cleaned up before it raises.
+        """
+        ...
+
+    def healthy(self, handle: SandboxHandle) -> bool:
+        """Whether the sandbox still runs and its tool server answers /health with this secret."""
+        ...
+
+    def release(self, handle: SandboxHandle) -> None:
+        """Stop the sandbox and free what it holds. Idempotent: releasing a gone sandbox is fine."""
+        ...
+
+
+class SandboxRecords(Protocol):
+    """The sandbox part of the session item. Every write is conditional on the sandbox id it expects,
+    so two callers racing for one session never both start a sandbox, and a stale caller never
+    overwrites a newer sandbox's record."""
+
+    def get(self, session_id: str) -> SandboxRecord | None:
+        """The session's sandbox record, None when it has none; NotFound when the session is gone."""
+        ...
+
+    def claim(self, record: SandboxRecord, expected_sandbox_id: str | None) -> bool:
+        """Write `record` (status provisioning) if the session's current sandbox id is the expected one
+        (None: the session has no sandbox yet). False when another caller got there first."""
+        ...
+
+    def mark_ready(self, session_id: str, handle: SandboxHandle, now: datetime) -> bool:
+        """provisioning → ready with the handle; False if the record moved on (or the session went)."""
+        ...
+
+    def set_status(
+        self,
+        session_id: str,
+        sandbox_id: str,
+        status: SandboxStatus,
+        *,
+        only_from: SandboxStatus | None = None,
+        last_used_at: datetime | None = None,
+    ) -> bool:
+        """Change the status if the record still names `sandbox_id` (and is in `only_from`, and was last
+        used at exactly `last_used_at`, when given). True when this call made the change."""
+        ...
+
+    def touch(self, session_id: str, sandbox_id: str, now: datetime) -> None:
+        """Record a use; silently nothing when the record has moved on to another sandbox."""
+        ...
+
+    def idle(self, before: datetime) -> list[SandboxRecord]:
+        """Ready sandboxes last used before `before` (the reaper's work list)."""
+        ...
+
+
+class SandboxEvents(Protocol):
+    """Where `sandbox{"status","backend"}` events go (SPEC §2): the session's event log."""
+
+    def emit(self, session_id: str, sandbox_id: str, status: SandboxStatus, backend: str) -> None: ...
+
+
+class ToolGateway(Protocol):
+    """Calls into a sandbox's tool server. Raises SandboxUnreachable when it does not answer, NotFound
+    or InvalidInput for what the tool server refused, Unavailable for its internal errors."""
+
+    def call(self, handle: SandboxHandle, function: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Run one tool function (e.g. "shell_exec", "file_read") and return the server's data."""
+        ...
+
+    def upload(self, handle: SandboxHandle, path: str, name: str, data: bytes) -> dict[str, Any]:
+        """Place bytes at `path` in the sandbox (relative paths resolve against its workspace)."""
+        ...
+
+    def download(self, handle: SandboxHandle, path: str) -> bytes:
+        """The bytes of a file in the sandbox; NotFound when there is none."""
+        ...

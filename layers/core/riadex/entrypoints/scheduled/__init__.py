@@ -1,0 +1,1 @@
+"""Entry points run on a schedule (EventBridge in AWS, a thread in the local stack)."""

@@ -1,0 +1,1 @@
+"""Sandbox backends, lifecycle, views and uploads against the real tool server."""
