@@ -8,7 +8,7 @@ from riadex import __version__
 from riadex.bootstrap import Container
 from riadex.entrypoints.http import errors
 from riadex.entrypoints.http.limits import BodySizeLimit
-from riadex.entrypoints.http.routers import files, health, runs, sessions, streams, users
+from riadex.entrypoints.http.routers import files, health, runs, sandbox, sessions, streams, users
 
 API_PREFIX = "/api/v1"
 
@@ -33,6 +33,8 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(sessions.router, prefix=API_PREFIX)
     app.include_router(runs.router, prefix=API_PREFIX)
     app.include_router(streams.router, prefix=API_PREFIX)
+    app.include_router(sandbox.router, prefix=API_PREFIX)
+    app.include_router(files.router, prefix=API_PREFIX)
     return app
 
 
