@@ -139,9 +139,13 @@ class FakeTools:
 class FakeSandboxEvents:
     def __init__(self) -> None:
         self.emitted: list[tuple[str, str, str]] = []
+        self.run_ids: list[str | None] = []
 
-    def emit(self, session_id: str, sandbox_id: str, status: SandboxStatus, backend: str) -> None:
+    def emit(
+        self, session_id: str, sandbox_id: str, status: SandboxStatus, backend: str, run_id: str | None = None
+    ) -> None:
         self.emitted.append((session_id, status.value, backend))
+        self.run_ids.append(run_id)
 
     def statuses(self, session_id: str) -> list[str]:
         return [s for sid, s, _ in self.emitted if sid == session_id]

@@ -254,3 +254,13 @@ def test_on_ready_hooks_run_once_the_sandbox_is_ready_and_cannot_fail_it() -> No
     sandboxes.ensure(SID, OWNER)
     assert len(seen) == 1  # reuse is not a new sandbox
     assert events.statuses(SID) == ["provisioning", "ready"]
+
+
+def test_sandbox_events_caused_by_a_run_carry_its_id() -> None:
+    sandboxes, _, provider, events, _ = make()
+    handle = sandboxes.ensure(SID, OWNER, run_id="run_1")
+    provider.kill(handle.sandbox_id)
+    sandboxes.call_tool(SID, OWNER, "shell_exec", {"command": "true"}, run_id="run_2")
+    sandboxes.release(SID)
+    assert events.statuses(SID) == ["provisioning", "ready", "lost", "provisioning", "ready", "released"]
+    assert events.run_ids == ["run_1", "run_1", "run_2", "run_2", "run_2", None]

@@ -85,7 +85,11 @@ class SandboxRecords(Protocol):
 class SandboxEvents(Protocol):
     """Where `sandbox{"status","backend"}` events go (SPEC §2): the session's event log."""
 
-    def emit(self, session_id: str, sandbox_id: str, status: SandboxStatus, backend: str) -> None: ...
+    def emit(
+        self, session_id: str, sandbox_id: str, status: SandboxStatus, backend: str, run_id: str | None = None
+    ) -> None:
+        """One `sandbox` event; `run_id` when a run's tool use caused it (None: views, uploads, reaper)."""
+        ...
 
 
 class ToolGateway(Protocol):

@@ -45,13 +45,16 @@ class EventLogSandboxEvents:
     def __init__(self, log: EventLog) -> None:
         self._log = log
 
-    def emit(self, session_id: str, sandbox_id: str, status: SandboxStatus, backend: str) -> None:
+    def emit(
+        self, session_id: str, sandbox_id: str, status: SandboxStatus, backend: str, run_id: str | None = None
+    ) -> None:
         with contextlib.suppress(NotFound):
             self._log.append(
                 session_id,
                 EventType.SANDBOX,
                 {"status": status.value, "backend": backend},
                 key=f"sandbox:{sandbox_id}:{status.value}",
+                run_id=run_id,
             )
 
 
@@ -71,10 +74,11 @@ class Sandboxes:
 
     # --- acquire and reuse ---------------------------------------------------------------------
 
-    def ensure(self, session_id: str, owner_id: str) -> SandboxHandle:
+    def ensure(self, session_id: str, owner_id: str, run_id: str | None = None) -> SandboxHandle:
         """The session's ready sandbox, started if it has none (or its last one was lost/released).
 
-        The caller has checked that `owner_id` owns the session.
+        The caller has checked that `owner_id` owns the session. `run_id`: the run this use is part
+        of, so the `sandbox` events it causes belong to that run's contiguous part of the log.
         """
         waited_since = self.clock()
         delay = self.poll_seconds
@@ -82,7 +86,7 @@ class Sandboxes:
             record = self.records.get(session_id)
             if record is None or not record.status.is_live or self._stale(record):
                 expected = record.sandbox_id if record else None
-                handle = self._provision(session_id, owner_id, expected)
+                handle = self._provision(session_id, owner_id, expected, run_id)
                 if handle is not None:
                     return handle
                 continue  # another caller claimed the slot first: use theirs
@@ -90,7 +94,7 @@ class Sandboxes:
                 if self.provider.healthy(record.handle):
                     self.records.touch(session_id, record.sandbox_id, self.clock())
                     return record.handle
-                self._lose(record)
+                self._lose(record, run_id)
                 continue
             # Someone else is provisioning: wait for it rather than start a second sandbox (backing
             # off: a Fargate start is a minute of polling).
@@ -103,7 +107,9 @@ class Sandboxes:
         age = (self.clock() - record.claimed_at).total_seconds()
         return record.status is SandboxStatus.PROVISIONING and age > self.provision_timeout_seconds
 
-    def _provision(self, session_id: str, owner_id: str, expected: str | None) -> SandboxHandle | None:
+    def _provision(
+        self, session_id: str, owner_id: str, expected: str | None, run_id: str | None
+    ) -> SandboxHandle | None:
         now = self.clock()
         claim = SandboxRecord(
             session_id=session_id,
@@ -116,18 +122,18 @@ class Sandboxes:
         )
         if not self.records.claim(claim, expected):
             return None
-        self.events.emit(session_id, claim.sandbox_id, SandboxStatus.PROVISIONING, claim.backend)
+        self.events.emit(session_id, claim.sandbox_id, SandboxStatus.PROVISIONING, claim.backend, run_id)
         try:
             handle = self.provider.acquire(claim.sandbox_id, session_id, owner_id)
         except Exception:
             self.records.set_status(session_id, claim.sandbox_id, SandboxStatus.LOST)
-            self.events.emit(session_id, claim.sandbox_id, SandboxStatus.LOST, claim.backend)
+            self.events.emit(session_id, claim.sandbox_id, SandboxStatus.LOST, claim.backend, run_id)
             raise
         if not self.records.mark_ready(session_id, handle, self.clock()):
             # The session was deleted (or the slot taken over) while this one started: do not leak it.
             self.provider.release(handle)
             raise Unavailable("the session changed while its sandbox was starting; try again")
-        self.events.emit(session_id, handle.sandbox_id, SandboxStatus.READY, handle.backend)
+        self.events.emit(session_id, handle.sandbox_id, SandboxStatus.READY, handle.backend, run_id)
         for hook in self.on_ready:
             try:
                 hook(session_id, handle)
@@ -136,27 +142,27 @@ class Sandboxes:
                 logger.exception("sandbox on_ready hook failed", extra={"session_id": session_id})
         return handle
 
-    def _lose(self, record: SandboxRecord) -> None:
+    def _lose(self, record: SandboxRecord, run_id: str | None = None) -> None:
         """Mark a dead sandbox lost (once, whoever notices first) and free whatever is left of it."""
         if self.records.set_status(
             record.session_id, record.sandbox_id, SandboxStatus.LOST, only_from=SandboxStatus.READY
         ):
-            self.events.emit(record.session_id, record.sandbox_id, SandboxStatus.LOST, record.backend)
+            self.events.emit(record.session_id, record.sandbox_id, SandboxStatus.LOST, record.backend, run_id)
         if record.handle is not None:
             self.provider.release(record.handle)
 
     # --- use ------------------------------------------------------------------------------------
 
     def call_tool(
-        self, session_id: str, owner_id: str, function: str, args: dict[str, Any]
+        self, session_id: str, owner_id: str, function: str, args: dict[str, Any], run_id: str | None = None
     ) -> dict[str, Any]:
         """Run one tool function in the session's sandbox, starting one if needed.
 
         A sandbox that vanishes mid-call is marked lost and the call fails with a retryable
         Unavailable: the next call gets a fresh sandbox.
         """
-        handle = self.ensure(session_id, owner_id)
-        return self._guarded(session_id, handle, lambda: self.tools.call(handle, function, args))
+        handle = self.ensure(session_id, owner_id, run_id)
+        return self._guarded(session_id, handle, lambda: self.tools.call(handle, function, args), run_id)
 
     def upload(self, session_id: str, owner_id: str, path: str, name: str, data: bytes) -> dict[str, Any]:
         handle = self.ensure(session_id, owner_id)
@@ -166,19 +172,21 @@ class Sandboxes:
         """A look into the session's existing sandbox (the shell and file views); see call_existing."""
         return self.call_existing(session_id, function, args)
 
-    def call_existing(self, session_id: str, function: str, args: dict[str, Any]) -> dict[str, Any]:
+    def call_existing(
+        self, session_id: str, function: str, args: dict[str, Any], run_id: str | None = None
+    ) -> dict[str, Any]:
         """A tool function in the session's existing sandbox, never starting one: with none, or a lost
         one, 409 and why. For views, and for cancel (shell_kill, browser_stop), which must not start a
         sandbox just to stop something in it."""
-        handle = self._existing(session_id)
-        return self._guarded(session_id, handle, lambda: self.tools.call(handle, function, args))
+        handle = self._existing(session_id, run_id)
+        return self._guarded(session_id, handle, lambda: self.tools.call(handle, function, args), run_id)
 
     def fetch(self, session_id: str, path: str) -> bytes:
         """A file's bytes from the session's existing sandbox (exporting what the agent wrote)."""
         handle = self._existing(session_id)
         return self._guarded(session_id, handle, lambda: self.tools.download(handle, path))
 
-    def _existing(self, session_id: str) -> SandboxHandle:
+    def _existing(self, session_id: str, run_id: str | None = None) -> SandboxHandle:
         record = self.records.get(session_id)
         if record is None or record.status is SandboxStatus.RELEASED:
             raise Conflict(
@@ -191,7 +199,7 @@ class Sandboxes:
             raise Conflict(LOST_MESSAGE)
         handle = record.handle
         if not self.provider.healthy(handle):
-            self._lose(record)
+            self._lose(record, run_id)
             raise Conflict(LOST_MESSAGE)
         return handle
 
@@ -210,13 +218,15 @@ class Sandboxes:
             raise Conflict(LOST_MESSAGE)
         return record.handle
 
-    def _guarded(self, session_id: str, handle: SandboxHandle, call: Callable[[], T]) -> T:
+    def _guarded(
+        self, session_id: str, handle: SandboxHandle, call: Callable[[], T], run_id: str | None = None
+    ) -> T:
         try:
             result = call()
         except SandboxUnreachable:
             record = self.records.get(session_id)
             if record is not None and record.sandbox_id == handle.sandbox_id:
-                self._lose(record)
+                self._lose(record, run_id)
             raise Unavailable(LOST_MESSAGE, {"retryable": True}) from None
         self.records.touch(session_id, handle.sandbox_id, self.clock())
         return result
