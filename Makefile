@@ -50,11 +50,13 @@ bench: install
 	$(BIN)/python -m bench
 
 # System packages the sandbox suites need: Chromium (browser), Xvfb + x11vnc (VNC), podman + runc +
-# slirp4netns + debootstrap (image build and the docker backend), bubblewrap (process backend jail).
+# slirp4netns + debootstrap (image build and the docker backend; catatonit is podman's `init`),
+# bubblewrap (process backend jail).
 # A no-op when all are present; as root it runs `apt-get update` once and installs what is missing.
 # Without root or apt, it names what is missing and the suites that need it skip.
 SYSTEM_CMDS := chromium:chromium Xvfb:xvfb x11vnc:x11vnc podman:podman runc:runc slirp4netns:slirp4netns \
-	bwrap:bubblewrap debootstrap:debootstrap tini:tini newuidmap:uidmap fuse-overlayfs:fuse-overlayfs
+	bwrap:bubblewrap debootstrap:debootstrap tini:tini newuidmap:uidmap fuse-overlayfs:fuse-overlayfs \
+	catatonit:catatonit
 SYSTEM_PKGS := fonts-dejavu-core ca-certificates
 
 system-deps:

@@ -80,14 +80,15 @@ def _measure(provider: SandboxProvider, prefix: str, figures: dict[str, object])
     figures[f"{prefix}_health_p50_ms"] = round(_percentile(health, 0.5), 2)
 
 
-def _docker(server_dir: Path) -> Any:
+def _docker(server_dir: Path, scratch: Path) -> Any:
     """A docker backend on the private podman service (started if needed: see `_stop_podman`)."""
     service, build = server_dir / "podman-service.sh", server_dir / "build-image.sh"
     if shutil.which("podman") is None or not service.is_file() or not build.is_file():
         return None
     if subprocess.run([str(service), "status"], check=False).returncode != 0:
         _STARTED.append(service)
-    subprocess.run([str(service), "start"], check=True, timeout=60)
+    # From a scratch cwd: conmon leaves `oom` marker files in the service's working directory.
+    subprocess.run([str(service), "start"], check=True, timeout=60, cwd=scratch)
     env = dict(
         line.split("=", 1)
         for line in subprocess.run(
@@ -115,7 +116,7 @@ def run() -> dict[str, object]:
             _measure(process, "process", figures)
         finally:
             process.release_all()
-        docker = _docker(server_dir)
+        docker = _docker(server_dir, Path(scratch))
         if docker is None:
             figures["docker"] = "skipped: podman or sandbox-image scripts missing"
         else:

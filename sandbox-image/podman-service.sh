@@ -78,6 +78,8 @@ start() {
         return 0
     fi
     rm -f "$SOCK"
+    # From the state dir: conmon drops marker files (e.g. `oom`) in its working directory.
+    cd "$STATE"
     CONTAINERS_CONF="$CONF" nohup podman --root "$STATE/storage" --runroot "$STATE/run" --tmpdir "$STATE/tmp" \
         system service --time=0 "unix://$SOCK" >>"$STATE/service.log" 2>&1 &
     echo $! >"$PIDFILE"

@@ -45,7 +45,6 @@ def make_settings(endpoint: str, **overrides: object) -> Settings:
         "runs_table": f"{prefix}-runs",
         "events_table": f"{prefix}-events",
         "files_table": f"{prefix}-files",
-        "files_bucket": f"{prefix}-files",
         "dynamodb_endpoint": endpoint,
         "auth_secret": TEST_SECRET,
     }

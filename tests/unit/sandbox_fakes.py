@@ -131,13 +131,21 @@ class FakeTools:
     def upload(self, handle: SandboxHandle, path: str, name: str, data: bytes) -> dict[str, Any]:
         return self.call(handle, "file_upload", {"path": path, "size": len(data)})
 
+    def download(self, handle: SandboxHandle, path: str) -> bytes:
+        self.call(handle, "file_download", {"file": path})
+        return b"bytes of " + path.encode()
+
 
 class FakeSandboxEvents:
     def __init__(self) -> None:
         self.emitted: list[tuple[str, str, str]] = []
+        self.run_ids: list[str | None] = []
 
-    def emit(self, session_id: str, status: SandboxStatus, backend: str) -> None:
+    def emit(
+        self, session_id: str, sandbox_id: str, status: SandboxStatus, backend: str, run_id: str | None = None
+    ) -> None:
         self.emitted.append((session_id, status.value, backend))
+        self.run_ids.append(run_id)
 
     def statuses(self, session_id: str) -> list[str]:
         return [s for sid, s, _ in self.emitted if sid == session_id]

@@ -27,11 +27,17 @@ class FakeSandbox:
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
-    def ensure(self, session_id: str, owner_id: str) -> object:
+    def ensure(self, session_id: str, owner_id: str, run_id: str | None = None) -> object:
         return object()
 
+    def call_existing(
+        self, session_id: str, function: str, args: dict[str, Any], run_id: str | None = None
+    ) -> dict[str, Any]:
+        self.calls.append((function, args))
+        return {}
+
     def call_tool(
-        self, session_id: str, owner_id: str, function: str, args: dict[str, Any]
+        self, session_id: str, owner_id: str, function: str, args: dict[str, Any], run_id: str | None = None
     ) -> dict[str, Any]:
         self.calls.append((function, args))
         if function == "file_read":
@@ -46,11 +52,6 @@ class FakeSearch:
         return [SearchResult("A result", "https://example.test/", f"about {query}")]
 
 
-class NoInterrupts:
-    def interrupt(self, session_id: str, function: str, args: dict[str, Any]) -> None:
-        pass
-
-
 class Clock:
     def __init__(self) -> None:
         self.now = utcnow()
@@ -61,7 +62,7 @@ class Clock:
 
 def make_loop(world: World, clock: Clock | None = None, **limits: Any) -> tuple[AgentLoop, FakeSandbox]:
     sandbox = FakeSandbox()
-    tools = ToolRunner(lambda run_id: sandbox, FakeSearch, NoInterrupts, world.runs, cancel_poll_seconds=0.01)
+    tools = ToolRunner(lambda: sandbox, FakeSearch, world.runs, cancel_poll_seconds=0.01)
     model = ScriptedAgentModel()
     loop = AgentLoop(world.service, lambda: model, tools, [], LoopLimits(**limits), clock=clock or utcnow)
     return loop, sandbox

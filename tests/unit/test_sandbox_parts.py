@@ -41,6 +41,22 @@ class TestToolSchemas:
         assert browser is not None
         assert browser.path == "/browser/press_key"
         assert function_named("rm_rf") is None
+        stop = function_named("browser_stop")  # the control plane's, for cancel; never the model's
+        assert stop is not None
+        assert stop.path == "/browser/stop"
+        assert "browser_stop" not in {t["function"]["name"] for t in openai_tools()}
+
+    def test_the_agent_loop_gets_the_same_functions_as_tool_specs(self) -> None:
+        from riadex.adapters.tools.schemas import tool_specs
+        from riadex.application import tool_catalog
+
+        specs = {spec.name: spec for spec in tool_specs()}
+        assert set(specs) == {t["function"]["name"] for t in openai_tools()}
+        for name in (tool_catalog.SHELL_EXEC, tool_catalog.FILE_READ, tool_catalog.FILE_WRITE):
+            assert name in specs
+            assert tool_catalog.tool_of(name) == function_named(name).tool  # type: ignore[union-attr]
+        assert tool_catalog.tool_of(tool_catalog.BROWSER_NAVIGATE) == "browser"
+        assert tool_catalog.BROWSER_NAVIGATE in specs
 
     def test_tools_can_be_selected(self) -> None:
         assert {t["function"]["name"].split("_")[0] for t in openai_tools(("file",))} == {"file"}

@@ -207,3 +207,60 @@ def test_a_deleted_session_is_not_found() -> None:
     records.sessions.clear()
     with pytest.raises(NotFound):
         sandboxes.ensure(SID, OWNER)
+
+
+def test_the_sweep_marks_dead_ready_sandboxes_lost_without_waiting_for_a_use() -> None:
+    sandboxes, records, provider, events, _ = make()
+    handle = sandboxes.ensure(SID, OWNER)
+    assert sandboxes.sweep_dead() == []
+    provider.kill(handle.sandbox_id)
+    assert sandboxes.sweep_dead() == [SID]
+    record = records.get(SID)
+    assert record is not None
+    assert record.status is SandboxStatus.LOST
+    assert events.statuses(SID)[-1] == "lost"
+    assert sandboxes.sweep_dead() == []
+
+
+def test_the_local_reaper_thread_reaps_on_its_own() -> None:
+    from riadex.entrypoints.scheduled.reaper import PeriodicReaper
+
+    sandboxes, _, provider, events, _ = make()
+    sandboxes.clock = lambda: datetime.now(UTC)
+    handle = sandboxes.ensure(SID, OWNER)
+    reaper = PeriodicReaper(sandboxes, idle_seconds=0.0, every_seconds=0.02)
+    reaper.start()
+    try:
+        for _ in range(500):
+            if "released" in events.statuses(SID):
+                break
+            threading.Event().wait(0.01)
+    finally:
+        reaper.stop()
+    assert handle.sandbox_id not in provider.running
+    assert events.statuses(SID)[-1] == "released"
+
+
+def test_on_ready_hooks_run_once_the_sandbox_is_ready_and_cannot_fail_it() -> None:
+    sandboxes, _, _, events, _ = make()
+    seen: list[tuple[str, str]] = []
+
+    def broken(session_id: str, handle: object) -> None:
+        raise RuntimeError("hook failed")
+
+    sandboxes.on_ready += [broken, lambda sid, handle: seen.append((sid, handle.sandbox_id))]
+    handle = sandboxes.ensure(SID, OWNER)
+    assert seen == [(SID, handle.sandbox_id)]
+    sandboxes.ensure(SID, OWNER)
+    assert len(seen) == 1  # reuse is not a new sandbox
+    assert events.statuses(SID) == ["provisioning", "ready"]
+
+
+def test_sandbox_events_caused_by_a_run_carry_its_id() -> None:
+    sandboxes, _, provider, events, _ = make()
+    handle = sandboxes.ensure(SID, OWNER, run_id="run_1")
+    provider.kill(handle.sandbox_id)
+    sandboxes.call_tool(SID, OWNER, "shell_exec", {"command": "true"}, run_id="run_2")
+    sandboxes.release(SID)
+    assert events.statuses(SID) == ["provisioning", "ready", "lost", "provisioning", "ready", "released"]
+    assert events.run_ids == ["run_1", "run_1", "run_2", "run_2", "run_2", None]

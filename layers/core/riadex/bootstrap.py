@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from riadex.adapters.auth.tokens import HS256Tokens
@@ -22,8 +22,7 @@ from riadex.adapters.storage.s3 import S3ObjectStore
 from riadex.adapters.tools.gateway import HttpToolGateway
 from riadex.application.agent_loop import AgentLoop, LoopLimits
 from riadex.application.agent_model import AgentModel
-from riadex.application.files import FileRepository, UploadPolicy
-from riadex.application.llm import ToolSpec
+from riadex.application.files import FileRepository, FileStore, UploadPolicy, place_pending
 from riadex.application.ports import (
     EventLog,
     ObjectStore,
@@ -33,9 +32,8 @@ from riadex.application.ports import (
     Workflow,
 )
 from riadex.application.runs import RunLimits, RunService
-from riadex.application.sandbox_events import EventLogSandboxEvents
 from riadex.application.sandbox_ports import SandboxProvider
-from riadex.application.sandboxes import Sandboxes
+from riadex.application.sandboxes import EventLogSandboxEvents, Sandboxes
 from riadex.application.tool_catalog import CONTROL_PLANE_TOOLS
 from riadex.application.tool_runner import ToolRunner
 from riadex.config import Settings, get_settings
@@ -52,13 +50,10 @@ class Container:
     runs: RunRepository
     workflow: Workflow
     objects: ObjectStore
-    """Large tool outputs (the runs' bucket)."""
     sandboxes: Sandboxes
-    sandbox_events: EventLogSandboxEvents
-    """Sandbox events outside a run (views, reaper, session delete) go to the session's log here."""
     files: FileRepository
-    object_store: S3ObjectStore
-    """Uploaded files (the files bucket)."""
+    file_store: FileStore
+    """The bytes of session files: the same S3 bucket as `objects`, under sessions/<id>/files/."""
     upload_policy: UploadPolicy
     vnc_tokens: VncTokens | None
     """Signs the VNC WebSocket's URL token; set when an HS256 secret is available (local mode)."""
@@ -81,22 +76,15 @@ class Container:
         """The loop's use cases; the model is built on first use (only Plan/Think/Summarize need it)."""
         from riadex.adapters.llm.factory import make_agent_model
         from riadex.adapters.search.factory import make_search_provider
-        from riadex.adapters.tools.interrupt import SandboxInterrupts
-        from riadex.adapters.tools.schemas import ALL_FUNCTIONS
+        from riadex.adapters.tools.schemas import tool_specs
 
         settings = self.settings
         sandboxes = self.sandboxes
-
-        def run_sandbox(run_id: str) -> Sandboxes:
-            return replace(sandboxes, events=self.sandbox_events.for_run(run_id))
-
         tools = ToolRunner(
-            run_sandbox,
+            lambda: sandboxes,
             lambda: make_search_provider(settings),
-            lambda: SandboxInterrupts(sandboxes),
             self.runs,
         )
-        specs = [ToolSpec(f.name, f.description, f.parameters()) for f in ALL_FUNCTIONS]
         models: list[AgentModel] = []
 
         def model() -> AgentModel:
@@ -108,7 +96,7 @@ class Container:
             self.run_service,
             model,
             tools,
-            [*specs, *CONTROL_PLANE_TOOLS],
+            [*tool_specs(), *CONTROL_PLANE_TOOLS],
             LoopLimits(
                 max_steps=settings.run_max_steps,
                 max_tool_calls=settings.run_max_tool_calls,
@@ -142,7 +130,7 @@ def bootstrap(settings: Settings | None = None) -> Container:
         else None
     )
     events = DynamoEventLog(settings.event_retention_days)
-    sandbox_events = EventLogSandboxEvents(events)
+    objects = S3ObjectStore(settings.objects_bucket, settings.aws_region)
     secrets = (
         SsmSecrets(_client("ssm", settings), settings.sandbox_secret_prefix)
         if settings.sandbox_secret_store == "ssm"  # noqa: S105 - a mode name
@@ -151,9 +139,14 @@ def bootstrap(settings: Settings | None = None) -> Container:
     sandboxes = Sandboxes(
         records=DynamoSandboxRecords(secrets),
         provider=build_provider(settings),
-        events=sandbox_events,
+        events=EventLogSandboxEvents(events),
         tools=HttpToolGateway(),
         provision_timeout_seconds=settings.sandbox_start_timeout * 2,
+    )
+    files = DynamoFileRepository()
+    tools = sandboxes.tools
+    sandboxes.on_ready.append(
+        lambda sid, handle: place_pending(sid, handle, files=files, store=objects, tools=tools)
     )
     return Container(
         settings=settings,
@@ -163,11 +156,10 @@ def bootstrap(settings: Settings | None = None) -> Container:
         tokens=tokens,
         runs=DynamoRunRepository(),
         workflow=StepFunctionsWorkflow(settings.state_machine_arn, settings.aws_region),
-        objects=S3ObjectStore(lambda: _client("s3", settings), settings.objects_bucket),
+        objects=objects,
         sandboxes=sandboxes,
-        sandbox_events=sandbox_events,
-        files=DynamoFileRepository(),
-        object_store=S3ObjectStore(lambda: _client("s3", settings), settings.files_bucket),
+        files=files,
+        file_store=objects,
         upload_policy=UploadPolicy(settings.max_upload_bytes, settings.upload_type_patterns()),
         vnc_tokens=(
             VncTokens(settings.resolved_auth_secret(), settings.vnc_token_ttl_seconds)
@@ -180,5 +172,4 @@ def bootstrap(settings: Settings | None = None) -> Container:
 def _client(service: str, settings: Settings) -> Any:
     import boto3
 
-    endpoint = settings.s3_endpoint if service == "s3" else None
-    return boto3.client(service, region_name=settings.aws_region, endpoint_url=endpoint)
+    return boto3.client(service, region_name=settings.aws_region)

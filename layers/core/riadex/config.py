@@ -52,7 +52,6 @@ class Settings(BaseSettings):
     stream_poll_fast_seconds: float = Field(default=0.1, gt=0)
     stream_poll_active_max_seconds: float = Field(default=0.5, gt=0)
     stream_poll_idle_max_seconds: float = Field(default=2.0, gt=0)
-
     # The agent loop's per-run budgets (ended with done{failed|timed_out, reason: "budget: ..."}), the
     # wait for an answer to `message_ask_user`, and the execution history size that starts a continuation.
     run_max_steps: int = Field(default=20, gt=0)
@@ -65,19 +64,22 @@ class Settings(BaseSettings):
     # Sandboxes (SPEC §6 SANDBOX_BACKEND; the rest are this project's own).
     sandbox_backend: Literal["process", "docker", "fargate"] = "process"
     sandbox_idle_timeout: int = Field(default=1800, gt=0)
-    """Seconds without use before the reaper (and the tool server's own timer) stops a sandbox."""
+    """Seconds without use before the reaper stops a sandbox (its own timer: twice that, a backstop)."""
     sandbox_reap_every: float = Field(default=60.0, gt=0)
     sandbox_start_timeout: float = Field(default=60.0, gt=0)
     sandbox_memory_mb: int = Field(default=1024, gt=0)
-    sandbox_pids_max: int = Field(default=256, gt=0)
+    sandbox_pids_max: int = Field(default=512, gt=0)
+    """Processes and threads together (a cgroup counts both); Chromium alone runs ~100 threads."""
     sandbox_cpus: float = Field(default=1.0, gt=0)
-    sandbox_browser: bool = False
+    sandbox_browser: bool = True
+    """The tool server starts Chromium lazily, on the first browser call."""
     sandbox_vnc: bool = False
     sandbox_port: int = Field(default=8080, gt=0, le=65535)
     sandbox_server_dir: Path | None = None
     sandbox_python: str | None = None
     sandbox_jail: Literal["auto", "bwrap", "none"] = "auto"
     sandbox_network: bool = False
+    """process backend: let the jail use the host's network (the web, and the host's loopback too)."""
     sandbox_image: str = "riadex-sandbox:dev"
     sandbox_cluster: str = "riadex-sandboxes"
     sandbox_task_definition: str = "riadex-sandbox"
@@ -90,9 +92,10 @@ class Settings(BaseSettings):
 
     # Files (uploads into sessions).
     files_table: str = "riadex-files"
-    files_bucket: str = "riadex-files"
-    s3_endpoint: str | None = None
+    """The bytes go to OBJECTS_BUCKET, under sessions/<session id>/files/."""
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    upload_starts_sandbox: bool = True
+    """False where sandboxes start slowly (Fargate): an upload then waits for the sandbox instead."""
     upload_content_types: str = (
         "text/*,image/*,application/pdf,application/json,application/xml,application/zip,"
         "application/gzip,application/x-tar,application/octet-stream,application/x-yaml,"

@@ -84,7 +84,7 @@ CONTAINER_TOOLS = ("podman", "debootstrap", "runc", "slirp4netns", "catatonit")
 
 
 @pytest.fixture(scope="session")
-def podman_image(server_dir: Path) -> Iterator[tuple[str, str]]:
+def podman_image(server_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """(DOCKER_HOST, image tag): the private podman service and the image built from sandbox-image/."""
     missing = [tool for tool in CONTAINER_TOOLS if shutil.which(tool) is None]
     if missing:
@@ -97,7 +97,10 @@ def podman_image(server_dir: Path) -> Iterator[tuple[str, str]]:
     if not service.is_file() or not build.is_file():
         pytest.skip("sandbox-image/podman-service.sh or build-image.sh is missing")
     was_running = subprocess.run([str(service), "status"], check=False).returncode == 0
-    subprocess.run([str(service), "start"], check=True, timeout=60)
+    # The service's working directory gets conmon's `oom` marker files when a container is OOM-killed
+    # (the memory test does that): start it from a scratch directory, not the repository.
+    scratch = tmp_path_factory.mktemp("podman-cwd")
+    subprocess.run([str(service), "start"], check=True, timeout=60, cwd=scratch)
     try:
         env_lines = subprocess.run([str(service), "env"], capture_output=True, text=True, check=True).stdout
         env = dict(line.split("=", 1) for line in env_lines.splitlines() if "=" in line)

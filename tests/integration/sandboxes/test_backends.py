@@ -137,3 +137,12 @@ def test_a_memory_hog_is_killed_and_the_server_stays_up(provider: SandboxProvide
     assert hog["exit_code"] == 137, hog
     assert provider.healthy(handle)
     assert shell(handle, "echo alive")["output"].strip() == "alive"
+
+
+def test_runs_without_privileges(provider: SandboxProvider) -> None:
+    handle = acquire(provider)
+    status = shell(handle, "grep -E '^(CapEff|NoNewPrivs|Uid)' /proc/self/status; id -u")["output"]
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    assert int(fields["CapEff"].strip(), 16) == 0, status
+    assert fields["Uid"].split()[0] != "0"
+    assert status.splitlines()[-1].strip() != "0"

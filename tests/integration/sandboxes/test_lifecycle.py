@@ -16,7 +16,6 @@ import pytest
 from riadex.adapters.dynamodb import tables
 from riadex.adapters.dynamodb.repositories import DynamoSessionRepository
 from riadex.adapters.dynamodb.sandbox_records import DynamoSandboxRecords, SsmSecrets
-from riadex.adapters.sandbox.events import RecordingSandboxEvents
 from riadex.adapters.sandbox.process.provider import ProcessSandboxes
 from riadex.adapters.tools.gateway import HttpToolGateway
 from riadex.application.sandboxes import Sandboxes
@@ -25,6 +24,7 @@ from riadex.bootstrap import bootstrap
 from riadex.config import Settings
 from riadex.domain.sandboxes import SandboxRecord, SandboxStatus
 from tests.integration.sandboxes.conftest import process_sandboxes
+from tests.unit.sandbox_fakes import FakeSandboxEvents
 
 OWNER = "usr_" + "1" * 32
 
@@ -43,7 +43,7 @@ def sandboxes(settings: Settings, provider: ProcessSandboxes) -> Sandboxes:
     return Sandboxes(
         records=DynamoSandboxRecords(),
         provider=provider,
-        events=RecordingSandboxEvents(),
+        events=FakeSandboxEvents(),
         tools=HttpToolGateway(),
         poll_seconds=0.05,
     )
@@ -55,7 +55,7 @@ def new_session() -> str:
 
 def statuses(sandboxes: Sandboxes, session_id: str) -> list[str]:
     events = sandboxes.events
-    assert isinstance(events, RecordingSandboxEvents)
+    assert isinstance(events, FakeSandboxEvents)
     return events.statuses(session_id)
 
 
@@ -118,7 +118,7 @@ def any_backend(
     yield Sandboxes(
         records=DynamoSandboxRecords(),
         provider=provider,
-        events=RecordingSandboxEvents(),
+        events=FakeSandboxEvents(),
         tools=HttpToolGateway(),
     )
     provider.release_all()
@@ -178,7 +178,7 @@ def test_in_ssm_mode_the_secret_is_a_securestring_and_never_in_the_item(
     sandboxes = Sandboxes(
         records=DynamoSandboxRecords(SsmSecrets(ssm, "/riadex/test/sandboxes")),
         provider=provider,
-        events=RecordingSandboxEvents(),
+        events=FakeSandboxEvents(),
         tools=HttpToolGateway(),
     )
     sid = new_session()

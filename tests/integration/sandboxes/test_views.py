@@ -12,9 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from riadex.adapters.dynamodb import tables
-from riadex.adapters.storage.s3 import S3ObjectStore
+from riadex.application.files import export_file
 from riadex.bootstrap import Container, bootstrap
+from riadex.domain.errors import NotFound
 from riadex.entrypoints.http.app import create_app
+from riadex.entrypoints.local.agent_workflow import ensure_bucket
 from tests.conftest import make_settings
 
 API = "/api/v1"
@@ -33,9 +35,7 @@ def app_container(moto_endpoint: str, server_dir: Path, tmp_path: Path) -> Itera
     )
     container = bootstrap(settings)
     tables.create_all()
-    store = container.object_store
-    assert isinstance(store, S3ObjectStore)
-    store.ensure_bucket()
+    ensure_bucket(settings.aws_region, settings.objects_bucket)
     yield container
     container.sandbox_provider.release_all()  # type: ignore[attr-defined]
 
@@ -82,10 +82,13 @@ def test_views_upload_download_and_isolation(api: TestClient, app_container: Con
     assert file["size"] == 23
     assert file["path"].endswith("/uploads/notes.txt")
     assert file["file_id"].startswith("fil_")
-    assert api.get(f"{API}/sessions/{sid}", headers=alice).json()["data"]["sandbox"] == {
-        "status": "ready",
-        "backend": "process",
-    }
+    seen = api.get(f"{API}/sessions/{sid}", headers=alice).json()["data"]
+    assert seen["sandbox"] == {"status": "ready", "backend": "process"}
+    # The sandbox's life is in the session's event log, like everything else (SPEC §2).
+    assert [e["data"] for e in seen["events"] if e["type"] == "sandbox"] == [
+        {"status": "provisioning", "backend": "process"},
+        {"status": "ready", "backend": "process"},
+    ]
 
     # Then the file view reads it, relative to the workspace as the tools resolve it.
     viewed = api.post(f"{API}/sessions/{sid}/file", headers=alice, json={"file": "uploads/notes.txt"})
@@ -115,6 +118,29 @@ def test_views_upload_download_and_isolation(api: TestClient, app_container: Con
     assert got.content == b"first line\nsecond line\n"
     assert got.headers["content-type"].startswith("text/plain")
     assert "notes.txt" in got.headers["content-disposition"]
+
+    # A file the agent wrote is exported to the object store and downloads the same way.
+    app_container.sandboxes.call_tool(
+        sid, "unused", "file_write", {"file": "out/report.csv", "content": "a,b\n1,2\n"}
+    )
+    exporting: dict[str, Any] = {
+        "policy": app_container.upload_policy,
+        "sessions": app_container.sessions,
+        "files": app_container.files,
+        "store": app_container.file_store,
+        "sandboxes": app_container.sandboxes,
+    }
+    with pytest.raises(NotFound):
+        export_file("usr_" + "0" * 32, sid, "out/report.csv", **exporting)
+    owner = app_container.sessions.get(sid)
+    assert owner is not None
+    report = export_file(owner.owner_id, sid, "out/report.csv", **exporting)
+    with pytest.raises(NotFound):
+        export_file(owner.owner_id, sid, "out/missing.csv", **exporting)
+    fetched = api.get(f"{API}/sessions/{sid}/files/{report.file_id}", headers=alice)
+    assert fetched.status_code == 200
+    assert fetched.content == b"a,b\n1,2\n"
+    assert fetched.headers["content-type"].startswith("text/csv")
 
     # Bob sees none of it: every route answers 404, as if the session did not exist.
     assert (
@@ -197,3 +223,39 @@ def test_the_vnc_proxy_delivers_the_rfb_handshake(api: TestClient, app_container
     for bad in (f"/api/v1/sessions/{other}/vnc?token={token}", f"/api/v1/sessions/{sid}/vnc?token=forged"):
         with pytest.raises(WebSocketDisconnect), api.websocket_connect(bad) as ws:
             ws.receive_bytes()
+
+
+def test_where_sandboxes_start_slowly_an_upload_waits_for_the_sandbox(
+    moto_endpoint: str, server_dir: Path, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        moto_endpoint, sandbox_server_dir=server_dir, data_dir=tmp_path / "data", upload_starts_sandbox=False
+    )
+    container = bootstrap(settings)
+    tables.create_all()
+    ensure_bucket(settings.aws_region, settings.objects_bucket)
+    try:
+        with TestClient(create_app(container), raise_server_exceptions=False) as api:
+            alice = user(api, "alice")
+            sid = session(api, alice)
+            sent = upload(api, alice, sid, "early.txt", b"before the sandbox\n")
+            assert sent.status_code == 200
+            assert sent.json()["data"]["path"] == "uploads/early.txt"
+            assert api.get(f"{API}/sessions/{sid}", headers=alice).json()["data"]["sandbox"] is None
+            (waiting,) = container.files.list_for_session(sid)
+            assert waiting.placed is False
+
+            # The first tool use starts the sandbox; the upload is in it by the time the call runs.
+            out = container.sandboxes.call_tool(
+                sid, "unused", "shell_exec", {"session_id": "default", "command": "cat uploads/early.txt"}
+            )
+            assert out["output"] == "before the sandbox\n"
+            (placed,) = container.files.list_for_session(sid)
+            assert placed.placed is True
+            assert placed.path.endswith("/uploads/early.txt")
+
+            # With the sandbox ready, the next upload goes straight in.
+            later = upload(api, alice, sid, "later.txt", b"after\n").json()["data"]
+            assert later["path"].endswith("/uploads/later.txt")
+    finally:
+        container.sandbox_provider.release_all()  # type: ignore[attr-defined]

@@ -83,9 +83,13 @@ class SandboxRecords(Protocol):
 
 
 class SandboxEvents(Protocol):
-    """Where `sandbox{"status","backend"}` events go (SPEC §2). The event log implements it at merge."""
+    """Where `sandbox{"status","backend"}` events go (SPEC §2): the session's event log."""
 
-    def emit(self, session_id: str, status: SandboxStatus, backend: str) -> None: ...
+    def emit(
+        self, session_id: str, sandbox_id: str, status: SandboxStatus, backend: str, run_id: str | None = None
+    ) -> None:
+        """One `sandbox` event; `run_id` when a run's tool use caused it (None: views, uploads, reaper)."""
+        ...
 
 
 class ToolGateway(Protocol):
@@ -98,4 +102,8 @@ class ToolGateway(Protocol):
 
     def upload(self, handle: SandboxHandle, path: str, name: str, data: bytes) -> dict[str, Any]:
         """Place bytes at `path` in the sandbox (relative paths resolve against its workspace)."""
+        ...
+
+    def download(self, handle: SandboxHandle, path: str) -> bytes:
+        """The bytes of a file in the sandbox; NotFound when there is none."""
         ...

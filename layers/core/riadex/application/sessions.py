@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from riadex.application.ports import EventLog, SessionRepository
@@ -69,17 +68,8 @@ def stop_session(owner_id: str, session_id: str, sessions: SessionRepository) ->
     return get_owned_session(owner_id, session_id, sessions)
 
 
-def delete_session(
-    owner_id: str,
-    session_id: str,
-    sessions: SessionRepository,
-    events: EventLog,
-    cleanups: Sequence[Callable[[str], object]] = (),
-) -> None:
-    """`cleanups` free what the session holds elsewhere (its sandbox, its files) before it goes."""
+def delete_session(owner_id: str, session_id: str, sessions: SessionRepository, events: EventLog) -> None:
     get_owned_session(owner_id, session_id, sessions)
-    for cleanup in cleanups:
-        cleanup(session_id)
     # Events first: if this is cut short, the session is still there to delete again.
     events.delete_all(session_id)
     sessions.delete(session_id)

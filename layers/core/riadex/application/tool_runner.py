@@ -12,6 +12,7 @@ action (SPEC §4), so the call returns promptly and nothing keeps running for a 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -25,22 +26,23 @@ from riadex.application.search import SearchError, SearchProvider, search_tool_c
 from riadex.domain.errors import DomainError, Unavailable
 from riadex.domain.models import Run, RunStatus
 
+logger = logging.getLogger(__name__)
 SANDBOX_TOOLS = frozenset({tc.SHELL, tc.FILE, tc.BROWSER})
 DEFAULT_SEARCH_RESULTS = 5
 
 
 class SandboxTools(Protocol):
-    def ensure(self, session_id: str, owner_id: str) -> object: ...
+    """What the loop uses of riadex.application.sandboxes.Sandboxes."""
+
+    def ensure(self, session_id: str, owner_id: str, run_id: str | None = None) -> object: ...
 
     def call_tool(
-        self, session_id: str, owner_id: str, function: str, args: dict[str, Any]
+        self, session_id: str, owner_id: str, function: str, args: dict[str, Any], run_id: str | None = None
     ) -> dict[str, Any]: ...
 
-
-class ToolInterrupts(Protocol):
-    def interrupt(self, session_id: str, function: str, args: dict[str, Any]) -> None:
-        """Stop what `function` started in the session's sandbox (best effort, never raises)."""
-        ...
+    def call_existing(
+        self, session_id: str, function: str, args: dict[str, Any], run_id: str | None = None
+    ) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -54,22 +56,20 @@ class ToolOutcome:
 class ToolRunner:
     def __init__(
         self,
-        sandbox: Callable[[str], SandboxTools],
+        sandbox: Callable[[], SandboxTools],
         search: Callable[[], SearchProvider],
-        interrupts: Callable[[], ToolInterrupts],
         runs: RunRepository,
         *,
         cancel_poll_seconds: float = 0.5,
     ) -> None:
         self._sandbox = sandbox
         self._search = search
-        self._interrupts = interrupts
         self._runs = runs
         self._poll = cancel_poll_seconds
 
     def prepare(self, run: Run) -> None:
         """Start (or find) the session's sandbox ahead of the first tool call."""
-        self._sandbox(run.run_id).ensure(run.session_id, run.owner_id)
+        self._sandbox().ensure(run.session_id, run.owner_id, run.run_id)
 
     def run(self, run: Run, call: ToolCall) -> ToolOutcome:
         started = time.monotonic()
@@ -110,8 +110,8 @@ class ToolRunner:
         )
         watcher.start()
         try:
-            data = self._sandbox(run.run_id).call_tool(
-                run.session_id, run.owner_id, call.name, dict(call.arguments)
+            data = self._sandbox().call_tool(
+                run.session_id, run.owner_id, call.name, dict(call.arguments), run.run_id
             )
         finally:
             done.set()
@@ -125,8 +125,24 @@ class ToolRunner:
             except Exception:  # noqa: S112 - a failed read is not a cancel; the next poll reads again
                 continue
             if current is None or current.status is not RunStatus.RUNNING:
-                self._interrupts().interrupt(run.session_id, call.name, dict(call.arguments))
+                self._interrupt(run, call)
                 return
+
+    def _interrupt(self, run: Run, call: ToolCall) -> None:
+        """Kill the shell command's process group, or stop the browser action; never start a sandbox
+        for it (call_existing) and never fail the cancel over it."""
+        if call.name.startswith("shell_"):
+            function = "shell_kill"
+            shell = str(call.arguments.get("session_id") or tc.DEFAULT_SHELL_SESSION)
+            args: dict[str, Any] = {"session_id": shell}
+        elif call.name.startswith("browser_"):
+            function, args = "browser_stop", {}
+        else:
+            return
+        try:
+            self._sandbox().call_existing(run.session_id, function, args)
+        except DomainError as exc:
+            logger.warning("could not interrupt %s: %s", call.name, exc.message)
 
 
 def _tool_content(data: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ def _of(item: FileItem) -> StoredFile:
         key=item.key,
         path=item.path,
         created_at=datetime.fromisoformat(item.created_at.replace("Z", "+00:00")),
+        placed=bool(item.placed),
     )
 
 
@@ -37,7 +38,13 @@ class DynamoFileRepository:
             key=file.key,
             path=file.path,
             created_at=iso(file.created_at),
+            placed=file.placed,
         ).save(condition=FileItem.file_id.does_not_exist())
+
+    def mark_placed(self, file_id: str, path: str) -> None:
+        FileItem(file_id=file_id).update(
+            actions=[FileItem.placed.set(True), FileItem.path.set(path)], condition=FileItem.file_id.exists()
+        )
 
     def get(self, file_id: str) -> StoredFile | None:
         try:

@@ -8,6 +8,7 @@ start-up by `bind`, from settings, because pynamodb reads them from each model's
 from __future__ import annotations
 
 from pynamodb.attributes import (
+    BooleanAttribute,
     JSONAttribute,
     MapAttribute,
     NumberAttribute,
@@ -172,6 +173,7 @@ class FileItem(Model):
     key = UnicodeAttribute()
     path = UnicodeAttribute()
     created_at = UnicodeAttribute()
+    placed = BooleanAttribute(default=True)
 
     by_session = FilesBySession()
 

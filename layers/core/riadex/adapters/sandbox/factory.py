@@ -21,7 +21,11 @@ def locate_server_dir(configured: Path | None) -> Path:
 
 
 def build_provider(settings: Settings) -> SandboxProvider:
+    """The tool server's own idle timer is set to twice the reaper's threshold (plus a minute): the
+    reaper normally releases an idle sandbox first (a `released` event), and the timer is only the
+    backstop for when the reaper does not run (which would otherwise read as `lost`)."""
     backend = settings.sandbox_backend
+    server_idle = settings.sandbox_idle_timeout * 2 + 60
     if backend == "docker":
         from riadex.adapters.sandbox.docker.provider import DockerSandboxes
 
@@ -31,9 +35,7 @@ def build_provider(settings: Settings) -> SandboxProvider:
             memory_bytes=settings.sandbox_memory_mb * 1024 * 1024,
             nano_cpus=int(settings.sandbox_cpus * 1e9),
             pids_max=settings.sandbox_pids_max,
-            idle_timeout_seconds=settings.sandbox_idle_timeout,
-            browser=settings.sandbox_browser,
-            vnc=settings.sandbox_vnc,
+            idle_timeout_seconds=server_idle,
             start_timeout_seconds=settings.sandbox_start_timeout,
         )
     if backend == "fargate":
@@ -49,7 +51,7 @@ def build_provider(settings: Settings) -> SandboxProvider:
             security_groups=settings.sandbox_security_group_list(),
             container_name=settings.sandbox_container_name,
             port=settings.sandbox_port,
-            idle_timeout_seconds=settings.sandbox_idle_timeout,
+            idle_timeout_seconds=server_idle,
             start_timeout_seconds=settings.sandbox_start_timeout,
         )
     from riadex.adapters.sandbox.process.provider import ProcessSandboxes
@@ -64,6 +66,6 @@ def build_provider(settings: Settings) -> SandboxProvider:
         pids_max=settings.sandbox_pids_max,
         browser=settings.sandbox_browser,
         vnc=settings.sandbox_vnc,
-        idle_timeout_seconds=settings.sandbox_idle_timeout,
+        idle_timeout_seconds=server_idle,
         start_timeout_seconds=settings.sandbox_start_timeout,
     )

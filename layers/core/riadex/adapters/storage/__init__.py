@@ -1,1 +1,1 @@
-"""The object store (S3; moto locally)."""
+"""The object store (S3) for what is too large for an event."""

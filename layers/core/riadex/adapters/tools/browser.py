@@ -82,3 +82,13 @@ FUNCTIONS = (
         idempotent=True,
     ),
 )
+
+# Not offered to the model: the control plane's own calls (cancel reaches the browser action, SPEC §4).
+CONTROL_FUNCTIONS = (
+    ToolFunction(
+        tool="browser",
+        name="browser_stop",
+        description="Abort the browser action in flight.",
+        properties={},
+    ),
+)

@@ -38,3 +38,6 @@ class HttpToolGateway:
             form={"path": path},
             timeout=120.0,
         )
+
+    def download(self, handle: SandboxHandle, path: str) -> bytes:
+        return server.download(handle, path)

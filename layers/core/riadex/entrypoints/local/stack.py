@@ -71,8 +71,7 @@ class LocalStack:
     lambdas: LambdaInvokeServer | None = None
     agent: LocalAgent | None = None
     container: Container | None = None
-    """The one container of the local server: the API and the loop's tasks share it (a process
-    sandbox belongs to the provider that started it)."""
+    """The container of the loop's tasks; the local server's API uses it too."""
 
     @property
     def snapshot_path(self) -> Path:
@@ -106,7 +105,6 @@ class LocalStack:
             endpoint=settings.dynamodb_endpoint,
         )
         tables.create_all()
-        self._create_bucket(settings.files_bucket)
         if self._keeps_snapshot:
             snapshot.load(self._dynamodb(), self.snapshot_path)
         if self._keeps_snapshot and self.settings.snapshot_interval_seconds > 0:
@@ -153,12 +151,6 @@ class LocalStack:
     def _save_periodically(self) -> None:
         while not self._stop.wait(self.settings.snapshot_interval_seconds):
             self.save()
-
-    def _create_bucket(self, bucket: str) -> None:
-        """Uploaded files live in moto's S3 while the stack runs (not in the snapshot)."""
-        s3 = boto3.client("s3", region_name=self.settings.aws_region)
-        if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
-            s3.create_bucket(Bucket=bucket)
 
     def _table_names(self) -> list[str]:
         return [model.Meta.table_name for model in tables.ALL_TABLES]

@@ -18,9 +18,13 @@ logger = Logger(service="riadex")
 
 
 def reap(sandboxes: Sandboxes, idle_seconds: float) -> list[str]:
+    """Release the idle sandboxes, then mark lost the ready ones that stopped answering."""
     reaped = sandboxes.reap_idle(idle_seconds)
     if reaped:
         logger.info("reaped idle sandboxes", extra={"sessions": reaped})
+    dead = sandboxes.sweep_dead()
+    if dead:
+        logger.info("found dead sandboxes", extra={"sessions": dead})
     return reaped
 
 

@@ -1,8 +1,9 @@
 """The `docker` backend: one container per session through the docker SDK, against DOCKER_HOST.
 
 Works with a Docker engine or podman's Docker-compatible API (DESIGN.md). Each container gets memory,
-CPU and pid limits, `init` (tini-like reaping; stops in 0.1 s), labels naming its session and owner, and
-no environment but the tool server's own: the host's variables never reach it. Networking is
+CPU and pid limits, `init` (tini-like reaping; stops in 0.1 s), no capabilities and no privilege gain,
+labels naming its session and owner, and no environment but the tool server's own: the host's
+variables never reach it. Networking is
 slirp4netns on podman (user-space, leaves no host state) with the tool port published on 127.0.0.1
 only; on a real Docker engine it is the default bridge, published the same way.
 """
@@ -36,8 +37,6 @@ class DockerSandboxes:
     nano_cpus: int = 1_000_000_000
     pids_max: int = 256
     idle_timeout_seconds: int = 1800
-    browser: bool = False
-    vnc: bool = False
     start_timeout_seconds: float = 60.0
     network_mode: str | None = None
     """None: slirp4netns on podman, the engine's default elsewhere."""
@@ -77,8 +76,7 @@ class DockerSandboxes:
                     "SANDBOX_PORT": str(self.port),
                     "SANDBOX_WORKSPACE": "/workspace",
                     "SANDBOX_IDLE_TIMEOUT": str(self.idle_timeout_seconds),
-                    "SANDBOX_BROWSER": "1" if self.browser else "0",
-                    "SANDBOX_VNC": "1" if self.vnc else "0",
+                    # SANDBOX_BROWSER / SANDBOX_VNC: the image's own defaults (WITH_BROWSER) decide.
                 },
                 labels={LABEL_SESSION: session_id, LABEL_OWNER: owner_id, LABEL_SANDBOX: sandbox_id},
                 mem_limit=self.memory_bytes,
@@ -86,6 +84,8 @@ class DockerSandboxes:
                 nano_cpus=self.nano_cpus,
                 pids_limit=self.pids_max,
                 init=True,
+                cap_drop=["ALL"],  # the server runs as an unprivileged user and needs none
+                security_opt=["no-new-privileges"],
                 network_mode=self._network_mode(),
                 ports={f"{self.port}/tcp": ("127.0.0.1", None)},
             )

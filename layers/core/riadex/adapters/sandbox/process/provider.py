@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -54,6 +54,8 @@ ETC_ENTRIES = (
     "localtime",
     "mime.types",
     "fonts",
+    "chromium",  # Debian's /usr/bin/chromium is a script that sources /etc/chromium.d
+    "chromium.d",
 )
 
 
@@ -63,6 +65,17 @@ class _Child:
     directory: Path
     cgroups: limits.Cgroups | None
     relay_key: str | None
+
+
+# Process-wide, not per instance: the local stack builds more than one container (the API's and the
+# in-process task handlers'), and a sandbox one started must be known, healthy and releasable by all.
+_CHILDREN: dict[str, _Child] = {}
+_LOCK = threading.Lock()
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawner")
+"""Sandboxes are started from this one long-lived thread: bwrap's --die-with-parent is the parent
+*thread*'s death signal, and a request thread (the local Lambda Invoke server's, a web server's) ends
+right after the acquire, which would kill the sandbox it just started."""
+_RELAYS = HostRelays()
 
 
 @dataclass
@@ -80,15 +93,11 @@ class ProcessSandboxes:
     vnc: bool = False
     idle_timeout_seconds: int = 1800
     start_timeout_seconds: float = 30.0
-    _children: dict[str, _Child] = field(default_factory=dict)
-    _relays: HostRelays = field(default_factory=HostRelays)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _spawner: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawner")
-    )
-    """Sandboxes are started from this one long-lived thread: bwrap's --die-with-parent is the parent
-    *thread*'s death signal, and a request thread (the local Lambda Invoke server's, a web server's)
-    ends right after the acquire, which would kill the sandbox it just started."""
+
+    def __post_init__(self) -> None:
+        # bwrap binds and the child's PYTHONPATH need absolute paths whatever the caller's cwd.
+        self.server_dir = self.server_dir.resolve()
+        self.root = self.root.resolve()
 
     @property
     def backend(self) -> str:
@@ -123,7 +132,7 @@ class ProcessSandboxes:
             command = ["/bin/sh", "-c", f'{cgroups.join_script()}; exec "$@"', "sh", *command]
         log = (directory / "server.log").open("ab")
         try:
-            process = self._spawner.submit(
+            process = _SPAWNER.submit(
                 subprocess.Popen,
                 command,
                 stdin=subprocess.DEVNULL,
@@ -136,8 +145,8 @@ class ProcessSandboxes:
         finally:
             log.close()
         child = _Child(process=process, directory=directory, cgroups=cgroups, relay_key=None)
-        with self._lock:
-            self._children[sandbox_id] = child
+        with _LOCK:
+            _CHILDREN[sandbox_id] = child
         try:
             endpoint = self._await_endpoint(child, jailed, run_dir / "tool.sock", sandbox_id)
             handle = SandboxHandle(
@@ -152,7 +161,7 @@ class ProcessSandboxes:
         return handle
 
     def healthy(self, handle: SandboxHandle) -> bool:
-        child = self._children.get(handle.sandbox_id)
+        child = _CHILDREN.get(handle.sandbox_id)
         if child is None or child.process.poll() is not None:
             return False
         return server.health(handle) is not None
@@ -161,8 +170,10 @@ class ProcessSandboxes:
         self._stop(handle.sandbox_id)
 
     def release_all(self) -> None:
-        """Stop every sandbox this process started (shutdown of the local stack, test teardown)."""
-        for sandbox_id in list(self._children):
+        """Stop every sandbox of this root, whichever instance started it (shutdown, test teardown)."""
+        with _LOCK:
+            mine = [sid for sid, child in _CHILDREN.items() if child.directory.parent == self.root]
+        for sandbox_id in mine:
             self._stop(sandbox_id)
 
     # --- internals -------------------------------------------------------------------------------
@@ -228,19 +239,19 @@ class ProcessSandboxes:
         if jailed and line.startswith(b"RELAY_READY"):
             _discard_rest(stdout)
             child.relay_key = sandbox_id
-            return f"http://127.0.0.1:{self._relays.open(sandbox_id, socket_path)}"
+            return f"http://127.0.0.1:{_RELAYS.open(sandbox_id, socket_path)}"
         if not jailed and line.startswith(b"SANDBOX_READY port="):
             _discard_rest(stdout)
             return f"http://127.0.0.1:{int(line.split(b'=', 1)[1].split()[0])}"
         raise Unavailable(f"the sandbox server did not start: {self._log_tail(child.directory)}")
 
     def _stop(self, sandbox_id: str) -> None:
-        with self._lock:
-            child = self._children.pop(sandbox_id, None)
+        with _LOCK:
+            child = _CHILDREN.pop(sandbox_id, None)
         if child is None:
             return
         if child.relay_key is not None:
-            self._relays.close(child.relay_key)
+            _RELAYS.close(child.relay_key)
         _terminate(child.process)
         if child.cgroups is not None:
             for _ in range(50):

@@ -44,8 +44,9 @@ async def upload(
         policy=container.upload_policy,
         sessions=container.sessions,
         files=container.files,
-        store=container.object_store,
+        store=container.file_store,
         sandboxes=container.sandboxes,
+        start_sandbox=container.settings.upload_starts_sandbox,
     )
     return Envelope(
         data=FileOut(file_id=stored.file_id, name=stored.name, size=stored.size, path=stored.path)
@@ -65,7 +66,7 @@ def download(session_id: str, file_id: str, user_id: UserId, container: Containe
         file_id,
         sessions=container.sessions,
         files=container.files,
-        store=container.object_store,
+        store=container.file_store,
     )
     return Response(
         content=data,

@@ -67,7 +67,7 @@ def delete_session(session_id: str, user_id: UserId, container: ContainerDep) ->
         session_id,
         cleanups=(
             container.sandboxes.release,
-            lambda sid: delete_session_files(sid, container.files, container.object_store),
+            lambda sid: delete_session_files(sid, container.files, container.file_store),
         ),
     )
     return Envelope(data=Empty())
