@@ -286,7 +286,16 @@ def _browser_routes(app: FastAPI, sb: Sandbox) -> None:
     @app.post("/browser/navigate")
     async def navigate(body: Navigate) -> dict[str, Any]:
         async def go(page: Page) -> None:
-            await page.goto(body.url, wait_until="load")
+            from playwright.async_api import Error as PlaywrightError
+
+            try:
+                await page.goto(body.url, wait_until="load")
+            except PlaywrightError as exc:
+                # A load stopped earlier (/browser/stop) can still commit Chromium's error page late
+                # and interrupt this navigation: that navigation is ours to repeat, once.
+                if "interrupted by another navigation" not in str(exc):
+                    raise
+                await page.goto(body.url, wait_until="load")
 
         return await act(body, go)  # type: ignore[no-any-return]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from riadex.application import sessions as session_use
@@ -135,6 +137,25 @@ class TestLifecycle:
         assert world.types()[-3:] == [("run", "cancelling"), ("run", "cancelled"), ("done", "cancelled")]
         assert len(world.dones()) == 1
         assert world.runs.items[run.run_id].status is RunStatus.CANCELLED
+
+    def test_cancel_racing_the_start_still_ends_cancelled(self, world: World) -> None:
+        """The start task moves the run to running between the cancel's read and its write."""
+        run = world.service.send_message("usr_a", world.sid, "hi")
+        transition = world.runs.transition
+        raced: list[bool] = []
+
+        def start_wins_the_race(run_id: str, allowed_from: Any, to: RunStatus, **fields: Any) -> Any:
+            if to is RunStatus.CANCELLED and not raced:
+                raced.append(True)
+                world.service.start(run_id)
+            return transition(run_id, allowed_from, to, **fields)
+
+        world.runs.transition = start_wins_the_race  # type: ignore[method-assign]
+        cancelled = world.service.cancel("usr_a", run.run_id)
+        assert raced
+        assert cancelled.status is RunStatus.CANCELLED
+        assert world.types()[-3:] == [("run", "cancelling"), ("run", "cancelled"), ("done", "cancelled")]
+        assert len(world.dones()) == 1
 
     def test_cancel_is_idempotent_and_finished_runs_are_returned_as_is(self, world: World) -> None:
         run = world.service.send_message("usr_a", world.sid, "hi")

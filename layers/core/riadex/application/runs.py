@@ -60,6 +60,10 @@ class RunLimits:
     inline_output_chars: int
 
 
+# A cancel of a run in these states goes through `cancelling` (SPEC §4).
+_CANCELLABLE_LIVE = frozenset({RunStatus.RUNNING, RunStatus.WAITING})
+
+
 def execution_name(run_id: str, continuation: int) -> str:
     """The run's first execution is named after it; continuations are `<run_id>-<n>`."""
     return run_id if continuation <= 0 else f"{run_id}-{continuation}"
@@ -237,7 +241,7 @@ class RunService:
         if run.status.is_terminal:
             self._ensure_closing_events(run)
             return run
-        if run.status in (RunStatus.RUNNING, RunStatus.WAITING):
+        if run.status in _CANCELLABLE_LIVE:
             self._mark_cancelling(run.run_id)
         self.workflow.stop(run.run_id, reason, (self.runs.get(run.run_id) or run).execution)
         return self.finish(run.run_id, RunStatus.CANCELLED, reason=reason)
@@ -304,9 +308,8 @@ class RunService:
         usage: dict[str, int] | None = None,
     ) -> Run:
         run = self._existing(run_id)
-        if (
-            run.status is RunStatus.CANCELLING
-        ):  # a failure racing a cancel (a task cut short): the cancel decides
+        if run.status is RunStatus.CANCELLING:
+            # A failure racing a cancel (a task cut short by it): the cancel decides.
             return self.finish(run_id, RunStatus.CANCELLED, usage=usage)
         if not run.status.is_terminal:
             self._append(
@@ -336,10 +339,13 @@ class RunService:
         if not status.is_terminal:
             raise ValueError(f"{status} is not a final status")
         run = self._existing(run_id)
-        if status is RunStatus.CANCELLED and run.status in (RunStatus.RUNNING, RunStatus.WAITING):
-            self._mark_cancelling(run_id)
-            run = self._existing(run_id)
         while not run.status.is_terminal:
+            if status is RunStatus.CANCELLED and run.status in _CANCELLABLE_LIVE:
+                # Also when the run started between our read and our write: a cancel goes through
+                # cancelling, never turns into a failure.
+                self._mark_cancelling(run_id)
+                run = self._existing(run_id)
+                continue
             fields: dict[str, Any] = {"ended_at": utcnow(), "usage": usage or run.usage or empty_usage()}
             if error is not None:
                 fields["error"] = error
@@ -349,6 +355,8 @@ class RunService:
             run = moved or self._existing(run_id)
             if moved is None and run.status is RunStatus.CANCELLING:
                 status = RunStatus.CANCELLED  # a completion racing a cancel: the cancel decides
+            elif moved is None and status is RunStatus.CANCELLED and run.status in _CANCELLABLE_LIVE:
+                continue  # it started meanwhile: the top of the loop takes it through cancelling
             elif moved is None and not run.status.is_terminal and not run.status.can_become(status):
                 status, reason = RunStatus.FAILED, f"cannot become {status.value} from {run.status.value}"
         self._ensure_closing_events(run)
