@@ -223,8 +223,12 @@ class RunService:
         self, owner_id: str, session_id: str, cleanups: Sequence[Callable[[str], object]] = ()
     ) -> None:
         """Cancel the active run, free what the session holds elsewhere (`cleanups`: its sandbox, its
-        files), then delete the runs and the events; the session item goes last so that a delete cut
-        short can be repeated."""
+        files), delete the session item, then its runs and events.
+
+        The session item goes before the events because every append is conditional on it: a worker
+        or finalizer still writing a run's closing events after this point fails (NotFound) instead of
+        leaving an event behind the delete. A delete cut short after that leaves only unreachable items
+        (events expire with their TTL)."""
         get_owned_session(owner_id, session_id, self.sessions)
         runs = self.runs.list_for_session(session_id)
         for run in runs:
@@ -232,10 +236,10 @@ class RunService:
                 self._cancel(run, "session deleted")
         for cleanup in cleanups:
             cleanup(session_id)
-        for run in runs:
+        self.sessions.delete(session_id)
+        for run in self.runs.list_for_session(session_id):
             self.runs.delete(run.run_id)
         self.events.delete_all(session_id)
-        self.sessions.delete(session_id)
 
     def _cancel(self, run: Run, reason: str) -> Run:
         if run.status.is_terminal:
