@@ -8,9 +8,15 @@ import pytest
 
 from riadex.application import sessions as session_use
 from riadex.application import streams
-from riadex.application.echo_reply import ModelFailed, echo
 from riadex.application.runs import RunLimits, RunService
-from riadex.domain.errors import IdempotencyKeyReused, InvalidInput, NotFound, SessionBusy, TooLarge
+from riadex.domain.errors import (
+    IdempotencyKeyReused,
+    InvalidInput,
+    NotFound,
+    RunNotOpen,
+    SessionBusy,
+    TooLarge,
+)
 from riadex.domain.models import RunStatus
 from tests.unit.fakes import FakeEvents, FakeObjects, FakeRuns, FakeSessions, FakeWorkflow
 
@@ -96,26 +102,20 @@ class TestSendMessage:
 
 
 class TestLifecycle:
-    def test_start_respond_finish_gives_one_done_with_usage(self, world: World) -> None:
+    def test_start_finish_gives_one_done_with_usage(self, world: World) -> None:
         run = world.service.send_message("usr_a", world.sid, "hello there")
         assert world.service.start(run.run_id) is True
-        usage = world.service.respond(run.run_id)
+        usage = {"input_tokens": 2, "output_tokens": 2, "tool_calls": 0, "steps": 1}
         world.service.finish(run.run_id, RunStatus.COMPLETED, usage=usage)
         world.service.finish(run.run_id, RunStatus.COMPLETED, usage=usage)  # a retried task
         assert world.types() == [
             ("run", "queued"),
             ("message", None),
             ("run", "running"),
-            ("message", None),
             ("run", "completed"),
             ("done", "completed"),
         ]
-        assert world.dones()[0]["usage"] == {
-            "input_tokens": 2,
-            "output_tokens": 2,
-            "tool_calls": 0,
-            "steps": 1,
-        }
+        assert world.dones()[0]["usage"] == usage
         assert world.sessions.items[world.sid].active_run_id is None
 
     def test_cancel_queued_is_cancelled_at_once_and_start_then_declines(self, world: World) -> None:
@@ -132,7 +132,8 @@ class TestLifecycle:
         run = world.service.send_message("usr_a", world.sid, "hi")
         world.service.start(run.run_id)
         world.service.cancel("usr_a", run.run_id)
-        world.service.respond(run.run_id)  # a worker still in flight: its write is refused
+        with pytest.raises(RunNotOpen):  # a worker still in flight: its write is refused
+            world.service.emit_tool(world.runs.items[run.run_id], "late", {"status": "called"})
         world.service.finish(run.run_id, RunStatus.COMPLETED)  # and its finish changes nothing
         assert world.types()[-3:] == [("run", "cancelling"), ("run", "cancelled"), ("done", "cancelled")]
         assert len(world.dones()) == 1
@@ -217,14 +218,6 @@ class TestLifecycle:
         assert len(event.data["content"]["output"]) < 1100
         ref = event.data["truncated"]["ref"]
         assert world.objects.items[ref.removeprefix("mem://")] == '{"output":"' + big + '"}'
-
-
-class TestEcho:
-    def test_echoes_and_fails_on_directive(self) -> None:
-        assert echo("hi you").content == "hi you"
-        with pytest.raises(ModelFailed):
-            echo("!fail boom")
-        assert echo("!sleep 2").pause_seconds == 2
 
 
 class TestStreams:

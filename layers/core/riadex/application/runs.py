@@ -9,15 +9,12 @@ or the execution-status finalizer gets there first.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from riadex.application.echo_reply import echo
 from riadex.application.large_outputs import bound_tool_output
 from riadex.application.ports import EventLog, ObjectStore, RunRepository, SessionRepository, Workflow
 from riadex.application.sessions import get_owned_session
@@ -33,7 +30,6 @@ from riadex.domain.errors import (
 )
 from riadex.domain.events import EventType, append_key, empty_usage
 from riadex.domain.models import (
-    OPEN_RUN_STATUSES,
     Event,
     Run,
     RunStatus,
@@ -43,7 +39,6 @@ from riadex.domain.models import (
 )
 
 MAX_ATTACHMENTS = 20
-PAUSE_CHECK_SECONDS = 0.2
 MAX_IDEMPOTENCY_KEY_CHARS = 200
 
 # Step Functions execution statuses (as EventBridge reports them) and the run ending each one means.
@@ -276,26 +271,6 @@ class RunService:
         except RunNotOpen:
             return False
         return True
-
-    def respond(self, run_id: str) -> dict[str, int]:
-        """The turn's reply (for now the scripted echo); its usage goes on to `finish`."""
-        run = self._existing(run_id)
-        reply = echo(run.message)
-        deadline = time.monotonic() + reply.pause_seconds
-        while time.monotonic() < deadline and run.status in OPEN_RUN_STATUSES:
-            time.sleep(min(PAUSE_CHECK_SECONDS, max(deadline - time.monotonic(), 0)))
-            run = self._existing(run_id)  # a cancel ends the pause early
-        with contextlib.suppress(RunNotOpen):  # cancelled meanwhile: the cancel writes its done
-            self._append(
-                run,
-                EventType.MESSAGE,
-                {"role": "assistant", "content": reply.content},
-                "reply",
-                while_open=True,
-            )
-        usage = empty_usage()
-        usage.update(input_tokens=reply.input_tokens, output_tokens=reply.output_tokens, steps=1)
-        return usage
 
     def emit_tool(self, run: Run, name: str, data: dict[str, Any]) -> Event:
         """A `tool` event, its output bounded (large content goes to the object store)."""

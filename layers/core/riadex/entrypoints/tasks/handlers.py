@@ -52,10 +52,6 @@ def make_handlers(service: Callable[[], RunService]) -> dict[str, Handler]:
         with _transient_storage_errors():
             return {"proceed": service().start(event["run_id"])}
 
-    def respond(event: dict[str, Any], _: Any) -> dict[str, Any]:
-        with _transient_storage_errors():
-            return {"usage": service().respond(event["run_id"])}
-
     def finish_run(event: dict[str, Any], _: Any) -> dict[str, Any]:
         usage = event.get("usage") or (LoopState.of(event["loop"]).usage() if "loop" in event else None)
         with _transient_storage_errors():
@@ -82,7 +78,6 @@ def make_handlers(service: Callable[[], RunService]) -> dict[str, Handler]:
 
     return {
         "start-run": start_run,
-        "respond": respond,
         "finish-run": finish_run,
         "fail-run": fail_run,
         "finalize-run": finalize_run,
