@@ -109,23 +109,11 @@ def upload_file(
     get_owned_session(owner_id, session_id, sessions)
     policy.check(len(data), content_type)
     name = safe_name(name)
-    file_id = ids.new_id("fil")
-    key = f"sessions/{session_id}/files/{file_id}/{name}"
-    content_type = content_type or "application/octet-stream"
-    store.put(key, data, content_type)
     target = f"{UPLOAD_DIR}/{name}"
-    stored = StoredFile(
-        file_id=file_id,
-        session_id=session_id,
-        owner_id=owner_id,
-        name=name,
-        size=len(data),
-        content_type=content_type,
-        key=key,
-        path=target,
-        created_at=utcnow(),
-        placed=False,
+    stored = _stored(
+        owner_id, session_id, name, content_type or "application/octet-stream", data, target, store
     )
+    stored = replace(stored, placed=False)
     if not start_sandbox and not sandboxes.is_ready(session_id):
         files.add(stored)
         return stored
@@ -168,10 +156,19 @@ def export_file(
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     if len(data) > policy.max_bytes:
         raise TooLarge(f"the file is larger than {policy.max_bytes} bytes", {"max_bytes": policy.max_bytes})
+    stored = _stored(owner_id, session_id, name, content_type, data, path, store)
+    files.add(stored)
+    return stored
+
+
+def _stored(
+    owner_id: str, session_id: str, name: str, content_type: str, data: bytes, path: str, store: FileStore
+) -> StoredFile:
+    """The bytes put in the object store under a new file id, and the record that points at them."""
     file_id = ids.new_id("fil")
     key = f"sessions/{session_id}/files/{file_id}/{name}"
     store.put(key, data, content_type)
-    stored = StoredFile(
+    return StoredFile(
         file_id=file_id,
         session_id=session_id,
         owner_id=owner_id,
@@ -182,8 +179,6 @@ def export_file(
         path=path,
         created_at=utcnow(),
     )
-    files.add(stored)
-    return stored
 
 
 def download_file(

@@ -39,10 +39,12 @@ class StepFunctionsWorkflow:
     def start(self, run_id: str, session_id: str) -> None:
         client, arn = self._sfn()
         with contextlib.suppress(client.exceptions.ExecutionAlreadyExists):
+            # `loop` is null for a new run and the counters for a continuation (the Entry state tells
+            # them apart); present either way, so no state reads a missing path.
             client.start_execution(
                 stateMachineArn=arn,
                 name=run_id,
-                input=json.dumps({"run_id": run_id, "session_id": session_id}),
+                input=json.dumps({"run_id": run_id, "session_id": session_id, "loop": None}),
             )
 
     def stop(self, run_id: str, cause: str, execution: str | None = None) -> None:
