@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import time
 
@@ -129,6 +130,28 @@ def test_a_tool_failure_is_reported_to_the_model_which_carries_on(agent_stack: A
     summary = mine[-3].data["content"]
     assert "The tool call failed" in summary
     assert "recovered" in summary
+
+
+def test_a_site_that_refuses_the_browser_is_a_failed_tool_call_not_a_failed_run(
+    agent_stack: AgentFactory,
+) -> None:
+    """The tool server answered (its error envelope): the model reads the failure, nothing is retried."""
+    if shutil.which("chromium") is None and shutil.which(CHROMIUM) is None:
+        pytest.skip("browser not run: chromium is missing (apt-get install chromium)")
+    container, client = agent_stack(sandbox_browser=True, sandbox_network=True, sandbox_jail="none")
+    auth = new_user(client)
+    sid = new_session(client, auth)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        refused = f"http://127.0.0.1:{closed.getsockname()[1]}/"
+    run = send(client, auth, sid, f"!browse {refused}\n!shell echo carried on")
+    mine = check_invariants(wait_for_done(container, sid, run["run_id"], timeout=90), run["run_id"])
+    failed = [e.data for e in mine if e.type == "tool" and e.data["status"] == "failed"]
+    assert [f["function"] for f in failed] == ["browser_navigate"]
+    assert "ERR_CONNECTION_REFUSED" in failed[0]["content"]["error"]
+    assert [e.type for e in mine if e.type == "error"] == []
+    assert mine[-1].data["status"] == "completed"
+    assert "carried on" in [e for e in mine if e.type == "message"][-1].data["content"]
 
 
 def test_cancel_in_the_middle_of_a_long_sleep_kills_the_command(agent_stack: AgentFactory) -> None:

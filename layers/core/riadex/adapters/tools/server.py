@@ -56,8 +56,12 @@ def _raise_for(response: httpx.Response) -> None:
         body = response.json()
         error = body.get("error") or {}
         code, message = str(error.get("code", "error")), str(error.get("message", "tool server error"))
+        # The tool server's own error envelope: the sandbox is up and this is the tool's answer (a site
+        # that refuses the browser, a browser action that timed out), for the model to read.
+        answered = body.get("ok") is False and isinstance(body.get("error"), dict)
     except (ValueError, AttributeError):
         code, message = "error", f"tool server answered HTTP {response.status_code}"
+        answered = False
     status = response.status_code
     if status == 404:
         raise NotFound(message, {"code": code})
@@ -68,7 +72,7 @@ def _raise_for(response: httpx.Response) -> None:
         raise SandboxUnreachable("the sandbox refused its secret")
     if 400 <= status < 500:
         raise InvalidInput(message, {"code": code})
-    raise Unavailable(message, {"code": code, "retryable": status in (502, 503, 504)})
+    raise Unavailable(message, {"code": code, "retryable": status in (502, 503, 504) and not answered})
 
 
 def _data(response: httpx.Response) -> dict[str, Any]:
