@@ -130,7 +130,9 @@ def kill_behind_its_back(sandboxes: Sandboxes, ref: str) -> None:
         os.killpg(int(ref), signal.SIGKILL)
         os.waitpid(int(ref), 0)
     else:
-        provider.client.containers.get(ref).kill()
+        container = provider.client.containers.get(ref)
+        container.kill()
+        container.wait(timeout=30)  # kill only sends the signal: be sure it is gone before the next use
 
 
 def test_a_killed_sandbox_is_lost_and_the_next_use_gets_a_fresh_one(any_backend: Sandboxes) -> None:
