@@ -43,7 +43,13 @@ class Stack:
 
 
 def stack_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AUTH_", "RIADEX_"))}
+    # Nothing of the test process's own stack (moto endpoint, table names, secrets) may leak in.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "AUTH_", "RIADEX_", "MOTO_"))
+        and k not in {"DYNAMODB_ENDPOINT", "STATE_MACHINE_ARN"}
+    }
     env.update(
         {
             "PYTHONPATH": str(ROOT / "layers" / "core"),

@@ -113,8 +113,8 @@ class Container:
         return self.sandboxes.provider
 
 
-def bootstrap(settings: Settings | None = None) -> Container:
-    settings = settings or get_settings()
+def bind_tables(settings: Settings) -> None:
+    """Point the pynamodb models at the configured table names and DynamoDB endpoint."""
     tables.bind(
         users=settings.users_table,
         sessions=settings.sessions_table,
@@ -124,6 +124,11 @@ def bootstrap(settings: Settings | None = None) -> Container:
         region=settings.aws_region,
         endpoint=settings.dynamodb_endpoint,
     )
+
+
+def bootstrap(settings: Settings | None = None) -> Container:
+    settings = settings or get_settings()
+    bind_tables(settings)
     tokens = (
         HS256Tokens(settings.resolved_auth_secret(), settings.auth_token_ttl_seconds)
         if settings.auth_mode == "local"

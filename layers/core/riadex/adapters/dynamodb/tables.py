@@ -195,7 +195,7 @@ def bind(
     sessions: str,
     runs: str,
     events: str,
-    files: str = "riadex-files",
+    files: str,
     region: str,
     endpoint: str | None,
 ) -> None:

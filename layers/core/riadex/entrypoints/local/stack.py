@@ -18,7 +18,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from riadex.adapters.dynamodb import tables
-from riadex.bootstrap import Container
+from riadex.bootstrap import Container, bind_tables
 from riadex.config import Settings
 from riadex.entrypoints.local import snapshot
 from riadex.entrypoints.local.agent_workflow import (
@@ -95,15 +95,7 @@ class LocalStack:
                 "state_machine_arn": state_machine_arn(self.settings.aws_region, STATE_MACHINE_NAME),
             }
         )
-        tables.bind(
-            users=settings.users_table,
-            sessions=settings.sessions_table,
-            runs=settings.runs_table,
-            events=settings.events_table,
-            files=settings.files_table,
-            region=settings.aws_region,
-            endpoint=settings.dynamodb_endpoint,
-        )
+        bind_tables(settings)
         tables.create_all()
         if self._keeps_snapshot:
             snapshot.load(self._dynamodb(), self.snapshot_path)
