@@ -3,7 +3,7 @@ server (HttpToolGateway → HTTP → tool server → bash → back).
 
 process: the bubblewrap-jailed child process (with the cgroup limits), acquire = start + first healthy
 answer. docker: a container on podman's Docker API (slirp4netns), measured when podman and the image
-scripts are there. fargate cannot be measured here (45-90 s is what AWS users report; see DESIGN.md).
+scripts are there. fargate cannot be measured here (45-90 s is what AWS users report).
 """
 
 from __future__ import annotations

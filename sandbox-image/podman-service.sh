@@ -9,7 +9,7 @@
 #   sandbox-image/podman-service.sh podman ARGS...   run podman on the private store (used by the build scripts)
 #
 # RIADEX_PODMAN_DIR (default /var/tmp/riadex-podman) holds storage/, run/, tmp/, containers.conf, the
-# socket and the service log. Facts behind the settings: /work/shared/DESIGN.md, "A container engine".
+# socket and the service log.
 set -euo pipefail
 
 STATE="${RIADEX_PODMAN_DIR:-/var/tmp/riadex-podman}"

@@ -1,4 +1,4 @@
-"""The offline scripted model (SPEC §5): every directive, and the plan → act → act → summarize sequence."""
+"""The offline scripted model (docs/api.md): each directive, and the plan → act → act → summarize sequence."""
 
 from __future__ import annotations
 

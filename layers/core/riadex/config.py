@@ -1,6 +1,7 @@
 """Settings, read once from the environment (and `.env` locally).
 
-Names follow SPEC §6; everything has a default that works on a laptop with no account and no key.
+The names and their meaning are in docs/api.md, "Configuration"; everything has a default that works
+on a laptop with no account and no key.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
-    # Auth (SPEC §1): local HS256 tokens or Cognito claims from API Gateway's authorizer.
+    # Auth (docs/api.md): local HS256 tokens or Cognito claims from API Gateway's authorizer.
     auth_mode: Literal["local", "cognito"] = "local"
     auth_secret: str | None = Field(default=None, repr=False)
     auth_token_ttl_seconds: int = Field(default=30 * 24 * 3600, gt=0)
@@ -41,7 +42,7 @@ class Settings(BaseSettings):
     max_title_chars: int = Field(default=200, gt=0)
     event_retention_days: int = Field(default=30, gt=0)
 
-    # Runs, the event log and streams (SPEC §1-§4).
+    # Runs, the event log and streams (docs/api.md).
     max_message_chars: int = Field(default=32_000, gt=0)
     inline_output_chars: int = Field(default=16_000, ge=1024)
     objects_bucket: str = "riadex-objects"
@@ -61,7 +62,7 @@ class Settings(BaseSettings):
     run_ask_timeout_seconds: int = Field(default=24 * 3600, gt=0)
     run_max_history_events: int = Field(default=20_000, gt=0, le=24_000)
 
-    # Sandboxes (SPEC §6 SANDBOX_BACKEND; the rest are this project's own).
+    # Sandboxes (docs/api.md, "Configuration").
     sandbox_backend: Literal["process", "docker", "fargate"] = "process"
     sandbox_idle_timeout: int = Field(default=1800, gt=0)
     """Seconds without use before the reaper stops a sandbox (its own timer: twice that, a backstop)."""
@@ -109,7 +110,7 @@ class Settings(BaseSettings):
     # Between snapshots of the local tables (also written on shutdown); 0 = only on shutdown.
     snapshot_interval_seconds: float = Field(default=30.0, ge=0)
 
-    # LLM (SPEC §6). With no LLM_PROVIDER, the first provider that has a key is used, else the offline
+    # LLM (docs/api.md). With no LLM_PROVIDER, the first provider that has a key is used, else the offline
     # scripted model. A `*_param` names an SSM parameter (or `secretsmanager:<name>`, or a Secrets Manager
     # ARN) that holds the key in AWS; it is read once and cached (riadex.adapters.aws_parameters).
     llm_provider: Literal["openai", "gemini", "anthropic", "scripted"] | None = None

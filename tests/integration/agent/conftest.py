@@ -1,6 +1,6 @@
 """The agent loop as deployed: moto's Step Functions executes statemachines/agent.asl.json, its Lambda
 tasks run our handlers in this process (the local Invoke server), tools run in a real `process`
-sandbox, and the model is the scripted one (SPEC §5) unless a test points the loop at a fake provider.
+sandbox, and the model is the scripted one (docs/api.md) unless a test points the loop at a fake provider.
 """
 
 from __future__ import annotations

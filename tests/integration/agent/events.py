@@ -1,4 +1,4 @@
-"""Reading a run's events back and checking the invariants every run must keep (SPEC §2)."""
+"""Reading a run's events back and checking the invariants every run must keep (docs/api.md)."""
 
 from __future__ import annotations
 

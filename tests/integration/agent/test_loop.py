@@ -1,5 +1,5 @@
 """The deployed ASL executed on moto, driven over HTTP like a client would, with the scripted model
-(SPEC §5) and a real `process` sandbox: every test checks the whole event sequence of its run."""
+(docs/api.md) and a real `process` sandbox: every test checks the whole event sequence of its run."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Resume (SPEC §3): for every cut point k, Last-Event-ID: k delivers exactly k+1..N, whether the run is
+"""Resume (docs/api.md): for every cut point k, Last-Event-ID: k delivers exactly k+1..N, whether the run is
 still writing or finished; plus the control lines (ping, reconnect, resync)."""
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ def test_views_upload_download_and_isolation(api: TestClient, app_container: Con
     assert file["file_id"].startswith("fil_")
     seen = api.get(f"{API}/sessions/{sid}", headers=alice).json()["data"]
     assert seen["sandbox"] == {"status": "ready", "backend": "process"}
-    # The sandbox's life is in the session's event log, like everything else (SPEC §2).
+    # The sandbox's life is in the session's event log, like everything else (docs/api.md).
     assert [e["data"] for e in seen["events"] if e["type"] == "sandbox"] == [
         {"status": "provisioning", "backend": "process"},
         {"status": "ready", "backend": "process"},

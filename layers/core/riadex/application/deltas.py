@@ -1,4 +1,4 @@
-"""The assistant's text as it streams, written as `delta` events in batches (SPEC §2).
+"""The assistant's text as it streams, written as `delta` events in batches (docs/api.md).
 
 One event per token would cost a write (and every stream reader a read) per token; a batch goes out
 once it holds 64 characters or 100 ms have passed since the last one, whichever comes first. The full

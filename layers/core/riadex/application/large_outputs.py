@@ -1,4 +1,4 @@
-"""Keep events small: tool output over the inline limit goes to the object store (SPEC §2).
+"""Keep events small: tool output over the inline limit goes to the object store (docs/api.md).
 
 DynamoDB caps an item at 400 KB and every stream reader pays for every byte it polls, so a `tool`
 event carries at most `inline_limit` characters of content; the full output is stored as text and the

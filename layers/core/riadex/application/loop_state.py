@@ -3,8 +3,8 @@
 Step Functions caps a payload at 256 KiB and bills by the transition, not by the byte, so the
 conversation, the plan and the tool results stay in the event log; the payload carries where the loop
 is (step, think iteration), what it has used (tokens, tool calls, steps) for the budgets and the final
-`done`, and an estimate of the execution's history size for the continuation (DESIGN.md: 25,000 events
-per execution).
+`done`, and an estimate of the execution's history size for the continuation (Step Functions caps an
+execution's history at 25,000 events).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class LoopState:
         return asdict(self)
 
     def usage(self) -> dict[str, int]:
-        """SPEC §2 `done.usage`."""
+        """`done.usage` (docs/api.md)."""
         return {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,

@@ -1,4 +1,4 @@
-"""Runs: from a user's message to exactly one `done` (SPEC §1, §4).
+"""Runs: from a user's message to exactly one `done` (docs/api.md).
 
 Every step here is safe to repeat. The API may crash between storing a run and starting its
 execution, a task Lambda may be retried, a cancel may race the finish: each write is either a
@@ -55,7 +55,7 @@ class RunLimits:
     inline_output_chars: int
 
 
-# A cancel of a run in these states goes through `cancelling` (SPEC §4).
+# A cancel of a run in these states goes through `cancelling` (docs/api.md).
 _CANCELLABLE_LIVE = frozenset({RunStatus.RUNNING, RunStatus.WAITING})
 
 
@@ -126,7 +126,7 @@ class RunService:
         try:
             self.runs.create(run)
         except SessionBusy as busy:
-            # SPEC §1: a message to a session whose run waits for the user is that run's answer.
+            # docs/api.md: a message to a session whose run waits for the user is that run's answer.
             waiting = self.runs.get(busy.active_run_id) if busy.active_run_id else None
             if waiting is None or waiting.owner_id != owner_id or waiting.status is not RunStatus.WAITING:
                 raise
@@ -203,7 +203,7 @@ class RunService:
         return run
 
     def cancel(self, owner_id: str, run_id: str) -> Run:
-        """Idempotent (SPEC §4): a finished run is returned as it is."""
+        """Idempotent (docs/api.md): a finished run is returned as it is."""
         return self._cancel(self.get_run(owner_id, run_id), "cancelled by the user")
 
     def stop_session(self, owner_id: str, session_id: str) -> Session:
@@ -381,7 +381,7 @@ class RunService:
         )
 
     def _ensure_opening_events(self, run: Run, *, while_open: bool) -> None:
-        """`run{queued}` first, then the user's message (SPEC §2); both once, whoever writes them."""
+        """`run{queued}` first, then the user's message (docs/api.md); both once, whoever writes them."""
         if run.first_seq is not None and run.message_seq is not None:
             return
         queued = self._append(

@@ -83,7 +83,7 @@ class SandboxRecords(Protocol):
 
 
 class SandboxEvents(Protocol):
-    """Where `sandbox{"status","backend"}` events go (SPEC §2): the session's event log."""
+    """Where `sandbox{"status","backend"}` events go (docs/api.md): the session's event log."""
 
     def emit(
         self, session_id: str, sandbox_id: str, status: SandboxStatus, backend: str, run_id: str | None = None

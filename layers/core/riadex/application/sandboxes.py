@@ -39,7 +39,7 @@ LOST_MESSAGE = "the session's sandbox stopped; a new one is started on next use"
 
 
 class EventLogSandboxEvents:
-    """`sandbox` events into the session's event log (SPEC §2), one per sandbox and status: the append
+    """`sandbox` events into the session's event log (docs/api.md), one per sandbox and status: the append
     key makes a retried emit store once. A session deleted meanwhile has no log to write to."""
 
     def __init__(self, log: EventLog) -> None:

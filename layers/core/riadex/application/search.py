@@ -38,5 +38,5 @@ class SearchProvider(Protocol):
 
 
 def search_tool_content(query: str, results: list[SearchResult]) -> dict[str, Any]:
-    """The `content` of a `tool` event (SPEC §2) for a web search, also what the model reads."""
+    """The `content` of a `tool` event (docs/api.md) for a web search, also what the model reads."""
     return {"query": query, "results": [asdict(result) for result in results]}

@@ -1,4 +1,4 @@
-"""Session use cases: create, list, read with history, stop and delete (SPEC §1)."""
+"""Session use cases: create, list, read with history, stop and delete (docs/api.md)."""
 
 from __future__ import annotations
 

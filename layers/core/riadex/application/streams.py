@@ -1,4 +1,4 @@
-"""Opening an event stream (SPEC §3) and pacing its polls; the SSE framing lives in the entrypoint.
+"""Opening an event stream (docs/api.md) and pacing its polls; the SSE framing lives in the entrypoint.
 
 A stream is a cursor over the session's log: it delivers every seq after the cursor once, in order.
 Opening one decides where it starts, whether the cursor can be honoured (400 beyond the head, `resync`
@@ -22,7 +22,7 @@ MAX_CURSOR_DIGITS = 18
 
 
 def parse_cursor(last_event_id: str | None, after: str | None) -> int | None:
-    """The exclusive cursor: Last-Event-ID wins over ?after= (SPEC §3); None when neither is given."""
+    """The exclusive cursor: Last-Event-ID wins over ?after= (docs/api.md); None when neither is given."""
     raw = last_event_id if last_event_id is not None else after
     if raw is None:
         return None

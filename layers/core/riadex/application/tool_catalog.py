@@ -1,6 +1,6 @@
 """The names the model, the loop and the tool adapters agree on, and the model-side tools' schemas.
 
-A tool (SPEC §2 `tool.name`: shell, file, browser, search, message) groups functions the model calls by
+A tool (`tool.name` (docs/api.md): shell, file, browser, search, message) groups functions the model calls by
 name (`tool.function`). The shell, file and browser schemas belong with the sandbox tool adapters; the
 two tools served by the control plane itself, `search` and `message`, are described here.
 """

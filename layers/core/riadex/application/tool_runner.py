@@ -1,4 +1,4 @@
-"""Run one tool call the model asked for, and say how it went as a `tool` event's data (SPEC §2).
+"""Run one tool call the model asked for, and say how it went as a `tool` event's data (docs/api.md).
 
 Sandbox tools (shell, file, browser) go to the session's sandbox, `web_search` to the search provider,
 `message_notify_user` is its own result; `message_ask_user` is not run here (the loop pauses for it).
@@ -7,7 +7,7 @@ A tool that refuses (a missing file, a bad argument, a search error) is a `faile
 reads and can recover from; only a sandbox that vanished is raised (`Unavailable`, retryable: the next
 attempt gets a fresh sandbox). While a call runs, a watcher re-reads the run's status; when a cancel
 has moved it on, the sandbox is told to kill the shell command's process group or stop the browser
-action (SPEC §4), so the call returns promptly and nothing keeps running for a cancelled run.
+action (docs/api.md), so the call returns promptly and nothing keeps running for a cancelled run.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Local-auth user registration (SPEC §1, `POST /users`)."""
+"""Local-auth user registration (`POST /users`, docs/api.md)."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ class TooLarge(DomainError):
 
 
 class SessionBusy(Conflict):
-    """The session already has an active run; its id travels in the details (SPEC §1)."""
+    """The session already has an active run; its id travels in the details (docs/api.md)."""
 
     def __init__(self, active_run_id: str | None) -> None:
         super().__init__("the session already has an active run", {"active_run_id": active_run_id})

@@ -1,4 +1,4 @@
-"""Event types of the session log (SPEC §2) and the append keys that make each write happen once.
+"""Event types of the session log (docs/api.md) and the append keys that make each write happen once.
 
 An append key names one logical write of a run ("the run's done", "the reply to the message"): a
 worker that crashes and is retried writes with the same key, and the log stores it once.

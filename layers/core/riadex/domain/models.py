@@ -54,8 +54,8 @@ TERMINAL_RUN_STATUSES = frozenset(
     {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT}
 )
 
-# SPEC §1: queued → running ⇄ waiting → completed | failed | cancelled | timed_out, with cancelling
-# between a cancel request and cancelled. A queued run is cancelled at once (SPEC §4).
+# docs/api.md: queued → running ⇄ waiting → completed | failed | cancelled | timed_out, with cancelling
+# between a cancel request and cancelled. A queued run is cancelled at once (docs/api.md).
 _ENDINGS = {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.TIMED_OUT}
 _RUN_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     RunStatus.QUEUED: frozenset(

@@ -1,4 +1,4 @@
-"""Local-mode bearer tokens: HS256 JWTs signed with the configured secret (SPEC §1)."""
+"""Local-mode bearer tokens: HS256 JWTs signed with the configured secret (docs/api.md)."""
 
 from __future__ import annotations
 

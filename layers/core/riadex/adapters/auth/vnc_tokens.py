@@ -1,5 +1,5 @@
 """Short-lived tokens for the VNC WebSocket: a browser cannot set headers on a WebSocket, so the URL
-carries a token bound to one user and one session, valid for about a minute (SPEC §1).
+carries a token bound to one user and one session, valid for about a minute (docs/api.md).
 
 A different issuer and audience from the bearer tokens: a VNC token can never be used as a login.
 """

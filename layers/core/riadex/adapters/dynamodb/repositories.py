@@ -150,7 +150,7 @@ def _event_from_item(item: EventItem) -> Event:
 
 
 class DynamoEventLog:
-    """The session log (SPEC §2): one item per event, seq allocated by a transaction.
+    """The session log (docs/api.md): one item per event, seq allocated by a transaction.
 
     Appending is one TransactWriteItems of: the event put at seq = head + 1 if that seq is free, the
     append key claimed if it is new, the session's `last_seq` moved from head to head + 1, and, for a

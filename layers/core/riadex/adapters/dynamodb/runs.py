@@ -1,4 +1,4 @@
-"""The RunRepository over the runs table, with the session's active-run claim (SPEC §1)."""
+"""The RunRepository over the runs table, with the session's active-run claim (docs/api.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Choose and build the model from the settings (SPEC §6); the only importer of the SDK adapters.
+"""Choose and build the model from the settings (docs/api.md); the only importer of the SDK adapters.
 
 `make_agent_model` is what the loop uses: the scripted model, or `LLMAgentModel` over the chat model of
 the configured provider. The SDK adapter modules are imported inside the functions, so importing this

@@ -1,4 +1,4 @@
-"""The offline scripted model (SPEC §5): deterministic plans and tool calls read from `!` directives.
+"""The offline scripted model (docs/api.md): deterministic plans and tool calls read from `!` directives.
 
 It implements `AgentModel` directly (not `ChatModel`): the loop runs the very same plan → act → summarize
 sequence as with a real provider, with no network and no key. Rules:

@@ -83,7 +83,7 @@ FUNCTIONS = (
     ),
 )
 
-# Not offered to the model: the control plane's own calls (cancel reaches the browser action, SPEC §4).
+# Not offered to the model: the control plane's own calls (cancel reaches the browser action).
 CONTROL_FUNCTIONS = (
     ToolFunction(
         tool="browser",

@@ -1,6 +1,6 @@
 """One tool function: its wire path on the tool server and the schema an LLM sees.
 
-The tool server's routes are `/<tool>/<action>`; an LLM function is named `<tool>_<action>` (SPEC §2's
+The tool server's routes are `/<tool>/<action>`; an LLM function is named `<tool>_<action>` (the
 tool event carries both: `name` = the tool, `function` = the function).
 """
 

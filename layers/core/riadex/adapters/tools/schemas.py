@@ -1,7 +1,7 @@
 """The sandbox tools as an LLM sees them (OpenAI function calling), and the lookup back to the tool.
 
 The agent loop hands `openai_tools()` to the model; when the model calls `shell_exec`, `function_named`
-gives the tool (`shell`) for the SPEC §2 tool event and the path for the tool server.
+gives the tool (`shell`) for the `tool` event (docs/api.md) and the path for the tool server.
 """
 
 from __future__ import annotations

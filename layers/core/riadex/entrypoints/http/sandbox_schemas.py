@@ -1,4 +1,4 @@
-"""Bodies of the sandbox views and file routes (SPEC §1)."""
+"""Bodies of the sandbox views and file routes (docs/api.md)."""
 
 from __future__ import annotations
 

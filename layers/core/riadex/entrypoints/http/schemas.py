@@ -12,7 +12,7 @@ T = TypeVar("T")
 
 
 class Envelope(BaseModel, Generic[T]):
-    """SPEC §1: every JSON response is `{"code", "msg", "data"}`; code 0 means success."""
+    """docs/api.md: every JSON response is `{"code", "msg", "data"}`; code 0 means success."""
 
     code: int = 0
     msg: str = "success"

@@ -1,4 +1,4 @@
-"""The SSE side of a stream (SPEC §2-§3): poll the log from a cursor and frame events with sse-starlette.
+"""The SSE side of a stream (docs/api.md): poll the log from a cursor and frame events with sse-starlette.
 
 The loop reads `seq > cursor` (eventually consistent, half the cost; a gap means the read lagged, so it
 stops there and the next read is strongly consistent), delivers each seq once, and paces itself with

@@ -1,5 +1,5 @@
 """The agent state machine, executing locally: moto's Step Functions runs `statemachines/agent.asl.json`
-and its Lambda tasks call our handlers in this process (DESIGN.md, "Local stack").
+and its Lambda tasks call our handlers in this process (docs/architecture.md, "Locally").
 
 Wiring, as facts about moto 5.2.5: state machines execute only with the config
 `{"stepfunctions": {"execute_state_machine": true}}`; in server mode moto's Step Functions sends its

@@ -1,6 +1,6 @@
 """The state machine's Lambda tasks and the execution finalizer.
 
-Each handler takes the state's payload (only ids and counters, DESIGN.md) and makes one call into
+Each handler takes the state's payload (only ids and counters) and makes one call into
 RunService. Failures that are worth retrying surface as `TransientError`, which the state machine's
 Retry names; anything else goes to its Catch and the run fails with an `error` event.
 """

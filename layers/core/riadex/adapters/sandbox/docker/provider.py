@@ -1,6 +1,6 @@
 """The `docker` backend: one container per session through the docker SDK, against DOCKER_HOST.
 
-Works with a Docker engine or podman's Docker-compatible API (DESIGN.md). Each container gets memory,
+Works with a Docker engine or podman's Docker-compatible API. Each container gets memory,
 CPU and pid limits, `init` (tini-like reaping; stops in 0.1 s), no capabilities and no privilege gain,
 labels naming its session and owner, and no environment but the tool server's own: the host's
 variables never reach it. Networking is

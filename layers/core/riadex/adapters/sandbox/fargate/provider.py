@@ -5,7 +5,7 @@ hold it (one per sandbox) and the task has no role to fetch it with. It is reada
 DescribeTasks on the cluster, which is the control plane itself; the sandbox security group only
 admits the Lambdas' security group on the tool port, so the secret is a second lock, not the only one.
 
-Fargate starts take 45-90 s: the agent loop acquires early (DESIGN.md), and `start_timeout_seconds`
+Fargate starts take 45-90 s: the agent loop acquires early (docs/architecture.md), and `start_timeout_seconds`
 should be generous (180 s by default in the template).
 """
 

@@ -1,4 +1,4 @@
-"""Uploads into a session and downloads back out (SPEC §1)."""
+"""Uploads into a session and downloads back out (docs/api.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Runs (SPEC §1, §4): send a message, read a run, cancel it."""
+"""Runs (docs/api.md): send a message, read a run, cancel it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Views into a session's sandbox (SPEC §1): its shell console, a file, and its screen over VNC.
+"""Views into a session's sandbox (docs/api.md): its shell console, a file, and its screen over VNC.
 
 Views never start a sandbox; without one they answer 409 and say so. Another user's session is 404.
 """

@@ -1,4 +1,4 @@
-"""The SSE routes (SPEC §1-§3), served by the streaming function (and by the local server)."""
+"""The SSE routes (docs/api.md), served by the streaming function (and by the local server)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from riadex.entrypoints.http.sse import event_stream
 router = APIRouter(tags=["events"])
 
 SSE_RESPONSES: dict[int | str, dict[str, object]] = {
-    200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events (SPEC §2)"}
+    200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events (docs/api.md)"}
 }
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", max_length=32)]
 After = Annotated[str | None, Query(max_length=32, description="exclusive cursor; Last-Event-ID wins")]
