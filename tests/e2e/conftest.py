@@ -13,6 +13,7 @@ import pytest
 from tests.e2e.stack import running_stack
 
 STREAM_MAX_SECONDS = 3  # short, so that tests see the server rotate streams with `reconnect`
+ALLOWED_ORIGIN = "http://app.riadex.test"  # CORS_ORIGINS of the shared stack
 
 
 @dataclass
@@ -32,6 +33,9 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("riadex-data")
     with running_stack(
-        data_dir, STREAM_MAX_SECONDS=str(STREAM_MAX_SECONDS), STREAM_POLL_IDLE_MAX_SECONDS="0.5"
+        data_dir,
+        STREAM_MAX_SECONDS=str(STREAM_MAX_SECONDS),
+        STREAM_POLL_IDLE_MAX_SECONDS="0.5",
+        CORS_ORIGINS=ALLOWED_ORIGIN,
     ) as started:
         yield Stack(base=started.url, process=started.process)

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     dynamodb_endpoint: str | None = None
     aws_region: str = Field(default="us-east-1", alias="AWS_REGION")
 
+    # CORS: the browser origins allowed to call the API (comma-separated, exact origins such as
+    # https://app.example.com, or * for any); empty = no cross-origin access (README: CORS).
+    cors_origins: str = ""
+    cors_max_age_seconds: int = Field(default=600, ge=0, le=7200)
+
     # Request limits.
     max_body_bytes: int = Field(default=256 * 1024, gt=0)
     max_title_chars: int = Field(default=200, gt=0)
@@ -160,6 +165,9 @@ class Settings(BaseSettings):
 
     def sandbox_security_group_list(self) -> list[str]:
         return [s.strip() for s in self.sandbox_security_groups.split(",") if s.strip()]
+
+    def cors_origin_list(self) -> list[str]:
+        return [s.strip().rstrip("/") for s in self.cors_origins.split(",") if s.strip()]
 
     def upload_type_patterns(self) -> list[str]:
         return [s.strip().lower() for s in self.upload_content_types.split(",") if s.strip()]

@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from riadex import __version__
 from riadex.bootstrap import Container
+from riadex.config import Settings
 from riadex.entrypoints.http import errors
 from riadex.entrypoints.http.limits import BodySizeLimit
 from riadex.entrypoints.http.routers import files, health, runs, sandbox, sessions, streams, users
 
 API_PREFIX = "/api/v1"
+CORS_HEADERS = ["Authorization", "Content-Type", "Last-Event-ID", "Accept"]
+CORS_EXPOSED = ["Retry-After", "Content-Disposition", "Location"]
+
+
+def _add_cors(app: FastAPI, settings: Settings) -> None:
+    """Browsers on the allowed origins may call the API; bearer tokens, so no credentials mode.
+
+    Added last, so it is the outermost layer: even a 413 from the body limit carries the headers.
+    In AWS the preflights reach this function without the authorizer (template.yaml)."""
+    origins = settings.cors_origin_list()
+    if not origins:
+        return
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=CORS_HEADERS,
+        expose_headers=CORS_EXPOSED,
+        max_age=settings.cors_max_age_seconds,
+    )
 
 
 def create_app(container: Container) -> FastAPI:
@@ -35,6 +57,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(streams.router, prefix=API_PREFIX)
     app.include_router(sandbox.router, prefix=API_PREFIX)
     app.include_router(files.router, prefix=API_PREFIX)
+    _add_cors(app, container.settings)
     return app
 
 
@@ -47,4 +70,5 @@ def create_stream_app(container: Container) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=container.settings.max_body_bytes)
     app.include_router(health.router, prefix=API_PREFIX)
     app.include_router(streams.router, prefix=API_PREFIX)
+    _add_cors(app, container.settings)
     return app
