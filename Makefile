@@ -51,12 +51,13 @@ bench: install
 
 # System packages the sandbox suites need: Chromium (browser), Xvfb + x11vnc (VNC), podman + runc +
 # slirp4netns + debootstrap (image build and the docker backend; catatonit is podman's `init`),
-# bubblewrap (process backend jail).
+# bubblewrap (process backend jail), iptables + iproute2 (the sandbox's egress rules; the network test's
+# namespaces), curl (the network test).
 # A no-op when all are present; as root it runs `apt-get update` once and installs what is missing.
 # Without root or apt, it names what is missing and the suites that need it skip.
 SYSTEM_CMDS := chromium:chromium Xvfb:xvfb x11vnc:x11vnc podman:podman runc:runc slirp4netns:slirp4netns \
 	bwrap:bubblewrap debootstrap:debootstrap tini:tini newuidmap:uidmap fuse-overlayfs:fuse-overlayfs \
-	catatonit:catatonit
+	catatonit:catatonit iptables-restore:iptables ip:iproute2 curl:curl
 SYSTEM_PKGS := fonts-dejavu-core ca-certificates
 
 system-deps:

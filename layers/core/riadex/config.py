@@ -6,7 +6,9 @@ on a laptop with no account and no key.
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -84,8 +86,11 @@ class Settings(BaseSettings):
     sandbox_server_dir: Path | None = None
     sandbox_python: str | None = None
     sandbox_jail: Literal["auto", "bwrap", "none"] = "auto"
-    sandbox_network: bool = False
-    """process backend: let the jail use the host's network (the web, and the host's loopback too)."""
+    sandbox_network: Literal["internet", "none", "host"] = "internet"
+    """internet: public addresses and DNS, never the host or private ranges; none; host: the host's
+    network, its loopback services included (an explicit opt-in). See docs/sandboxes.md."""
+    sandbox_allow_hosts: str = ""
+    """Exceptions to `internet`'s block list, comma-separated: host:PORT, ADDRESS[:PORT], CIDR[:PORT]."""
     sandbox_image: str = "riadex-sandbox:dev"
     sandbox_cluster: str = "riadex-sandboxes"
     sandbox_task_definition: str = "riadex-sandbox"
@@ -159,6 +164,36 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         """`OPENAI_API_KEY=` in a .env means "not set", not "the empty key"."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("sandbox_network", mode="before")
+    @classmethod
+    def _network_mode(cls, value: object) -> object:
+        """The old boolean SANDBOX_NETWORK still works: true meant the host's network, false none."""
+        old = {"true": "host", "1": "host", "yes": "host", "false": "none", "0": "none", "no": "none"}
+        key = str(value).strip().lower() if isinstance(value, str | bool) else None
+        if key in old:
+            warnings.warn(
+                f"SANDBOX_NETWORK={value} is deprecated: use SANDBOX_NETWORK={old[key]} "
+                "(or internet, the default: the web without the host)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            logging.getLogger(__name__).warning(
+                "SANDBOX_NETWORK=%s is deprecated, read as %s (internet is the default)", value, old[key]
+            )
+            return old[key]
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("sandbox_allow_hosts")
+    @classmethod
+    def _allow_hosts(cls, value: str) -> str:
+        from riadex.adapters.sandbox.egress import EgressError, parse_allow_hosts
+
+        try:
+            parse_allow_hosts(value)
+        except EgressError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     def sandbox_subnet_list(self) -> list[str]:
         return [s.strip() for s in self.sandbox_subnets.split(",") if s.strip()]

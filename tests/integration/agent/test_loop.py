@@ -44,7 +44,9 @@ def test_a_multi_step_plan_uses_shell_file_and_browser_in_a_real_sandbox(agent_s
     # Chromium does not start inside the bubblewrap jail here (no /dev/shm, no user namespaces for its
     # own sandbox), so the browser run uses the process backend unjailed; the others run jailed.
     jail = "none" if browser else "auto"
-    container, client = agent_stack(sandbox_browser=browser, sandbox_network=browser, sandbox_jail=jail)
+    container, client = agent_stack(
+        sandbox_browser=browser, sandbox_network="host" if browser else "none", sandbox_jail=jail
+    )
     auth = new_user(client)
     sid = new_session(client, auth)
     with Site() as site:
@@ -138,7 +140,7 @@ def test_a_site_that_refuses_the_browser_is_a_failed_tool_call_not_a_failed_run(
     """The tool server answered (its error envelope): the model reads the failure, nothing is retried."""
     if shutil.which("chromium") is None and shutil.which(CHROMIUM) is None:
         pytest.skip("browser not run: chromium is missing (apt-get install chromium)")
-    container, client = agent_stack(sandbox_browser=True, sandbox_network=True, sandbox_jail="none")
+    container, client = agent_stack(sandbox_browser=True, sandbox_network="host", sandbox_jail="none")
     auth = new_user(client)
     sid = new_session(client, auth)
     with socket.socket() as closed:

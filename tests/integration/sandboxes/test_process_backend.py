@@ -35,7 +35,7 @@ def test_the_jail_cannot_reach_services_on_the_hosts_loopback(server_dir: Path, 
     accepted: list[object] = []
     threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
     jailed = process_sandboxes(server_dir, tmp_path / "jailed")
-    open_net = process_sandboxes(server_dir, tmp_path / "open", network=True)
+    open_net = process_sandboxes(server_dir, tmp_path / "open", network="host")
     try:
         handle = jailed.acquire(ids.new_id("sbx"), ids.new_id("ses"), ids.new_id("usr"))
         seen = shell(handle, f'python3 -c "{PROBE}" {port} 2>&1 | tail -n 1')
@@ -43,7 +43,7 @@ def test_the_jail_cannot_reach_services_on_the_hosts_loopback(server_dir: Path, 
         assert "Connection refused" in seen
         assert accepted == []
 
-        # The control: with the network allowed (SANDBOX_NETWORK=true) the same probe gets through.
+        # The control: with the host's network (SANDBOX_NETWORK=host) the same probe gets through.
         handle = open_net.acquire(ids.new_id("sbx"), ids.new_id("ses"), ids.new_id("usr"))
         assert "REACHED" in shell(handle, f'python3 -c "{PROBE}" {port} 2>&1 | tail -n 1')
     finally:
@@ -87,7 +87,7 @@ def test_chromium_runs_inside_the_jail(server_dir: Path, tmp_path: Path) -> None
     site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
     threading.Thread(target=site.serve_forever, daemon=True).start()
     browsing = process_sandboxes(
-        server_dir, tmp_path / "browse", browser=True, network=True, memory_bytes=1024**3, pids_max=512
+        server_dir, tmp_path / "browse", browser=True, network="host", memory_bytes=1024**3, pids_max=512
     )
     try:
         handle = browsing.acquire(ids.new_id("sbx"), ids.new_id("ses"), ids.new_id("usr"))

@@ -62,6 +62,7 @@ def build_provider(settings: Settings) -> SandboxProvider:
         python=settings.sandbox_python or sys.executable,
         jail=settings.sandbox_jail,
         network=settings.sandbox_network,
+        allow_hosts=settings.sandbox_allow_hosts,
         memory_bytes=settings.sandbox_memory_mb * 1024 * 1024,
         pids_max=settings.sandbox_pids_max,
         browser=settings.sandbox_browser,

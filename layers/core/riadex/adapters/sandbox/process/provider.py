@@ -1,10 +1,14 @@
 """The `process` backend: the tool server as a child process of this one, jailed with bubblewrap.
 
 Isolation, when `bwrap` is on PATH (jail="auto"/"bwrap"):
-- every namespace unshared, the network included: the jail's loopback is its own, so nothing it runs
-  can reach the host's local services (moto holding every table, the API itself) and, unless
-  `network=True`, nothing outside either. The tool server is reached through a unix socket in a
-  bind-mounted directory (jail_relay.py inside, host_relay.py outside), not through a host port;
+- every namespace unshared, the network included. The tool server is reached through a unix socket in
+  a bind-mounted directory (jail_relay.py inside, host_relay.py outside), not through a host port;
+- the network (`network`, SANDBOX_NETWORK): `internet` (the default) gives the jail a namespace of its
+  own whose uplink is slirp4netns (user-mode TCP/IP, the host's loopback disabled) and whose OUTPUT
+  chain rejects the host's loopback and own addresses, private, shared and link-local ranges (the
+  metadata endpoints) and so other sandboxes — the rules of egress.py, loaded by root before the jail
+  starts, in a namespace the jail's user cannot administer; `none` has no uplink at all; `host` shares
+  the host's network (an explicit opt-in: the host's loopback services are then reachable);
 - a root of read-only system binds (/usr and a few /etc entries — not /etc whole, not /root, not the
   data dir), a private /tmp, the sandbox's own workspace as /workspace, uid 1000 inside;
 - an environment built from nothing (`--clearenv`): the host's AWS credentials, tokens and settings
@@ -22,8 +26,10 @@ ours any more, `healthy` says so, and the session gets a new sandbox on next use
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
+import select
 import shutil
 import signal
 import subprocess
@@ -35,16 +41,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from riadex.adapters.sandbox import egress
 from riadex.adapters.sandbox.process import limits
 from riadex.adapters.sandbox.process.host_relay import HostRelays
 from riadex.adapters.tools import server
 from riadex.domain.errors import Unavailable
 from riadex.domain.sandboxes import SandboxHandle
 
+log = logging.getLogger(__name__)
+
 BACKEND = "process"
 JAIL_WORKSPACE = "/workspace"
 JAIL_RUN = "/run/riadex"
 RELAY_SCRIPT = Path(__file__).with_name("jail_relay.py")
+UPLINK_TOOLS = ("slirp4netns", "iptables-restore", "unshare")
+UPLINK_DEVICE = "tap0"
+UPLINK_MTU = 65520
+GATE_SCRIPT = (
+    # Runs in the jail's new network namespace, as root of the host: wait until the uplink is up, load
+    # the egress rules (a failure stops here: never a jail without them), then become the jail.
+    "read -r _ && iptables-restore < egress.v4 && "
+    "{ [ ! -s egress.v6 ] || ! command -v ip6tables-restore >/dev/null || "
+    "ip6tables-restore < egress.v6; } && "
+    'exec "$@" < /dev/null'
+)
 ETC_ENTRIES = (
     "ssl",
     "ca-certificates",
@@ -65,6 +85,21 @@ class _Child:
     directory: Path
     cgroups: limits.Cgroups | None
     relay_key: str | None
+    uplink: _Uplink | None = None
+
+
+@dataclass
+class _Uplink:
+    """The slirp4netns process serving a jail's network namespace; it exits when `exit_fd` closes
+    (here on release, or by itself if this process dies)."""
+
+    process: subprocess.Popen[bytes]
+    exit_fd: int
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.exit_fd)
+        _terminate(self.process)
 
 
 # Process-wide, not per instance: the local stack builds more than one container (the API's and the
@@ -86,7 +121,10 @@ class ProcessSandboxes:
     """Where sandboxes get their directories (workspace, socket, log)."""
     python: str = sys.executable
     jail: str = "auto"
-    network: bool = False
+    network: str = "none"
+    """internet | none | host (see the module docstring)."""
+    allow_hosts: str = ""
+    """SANDBOX_ALLOW_HOSTS (egress.py): exceptions to the `internet` block list."""
     memory_bytes: int = 1024 * 1024 * 1024
     pids_max: int = 256
     browser: bool = False
@@ -98,6 +136,24 @@ class ProcessSandboxes:
         # bwrap binds and the child's PYTHONPATH need absolute paths whatever the caller's cwd.
         self.server_dir = self.server_dir.resolve()
         self.root = self.root.resolve()
+        if self.network not in ("internet", "none", "host"):
+            raise ValueError(f"network must be internet, none or host, not {self.network!r}")
+        egress.parse_allow_hosts(self.allow_hosts)  # a malformed entry fails here, not at acquire
+
+    def effective_network(self) -> str:
+        """What a jailed sandbox gets: `internet` needs slirp4netns, iptables and unshare; without them
+        it falls back to `none` (safe: no network) and says so."""
+        if self.network != "internet":
+            return self.network
+        missing = [tool for tool in UPLINK_TOOLS if shutil.which(tool) is None]
+        if missing:
+            log.warning(
+                "SANDBOX_NETWORK=internet needs %s (apt-get install slirp4netns iptables util-linux); "
+                "the sandbox has no network",
+                ", ".join(missing),
+            )
+            return "none"
+        return "internet"
 
     @property
     def backend(self) -> str:
@@ -125,8 +181,14 @@ class ProcessSandboxes:
         run_dir.mkdir(exist_ok=True)
         secret = secrets.token_urlsafe(32)
         jailed = self.jailed
+        network = self.effective_network() if jailed else "host"
         env = self._server_env(secret, JAIL_WORKSPACE if jailed else str(workspace))
-        command = self._jail_command(env, workspace, run_dir) if jailed else self._plain_command()
+        if jailed:
+            command = self._jail_command(env, workspace, run_dir, network, directory)
+        else:
+            command = self._plain_command()
+        if network == "internet":
+            command = self._gated(command, directory)
         cgroups = limits.create(sandbox_id, self.memory_bytes, self.pids_max)
         if cgroups is not None:
             command = ["/bin/sh", "-c", f'{cgroups.join_script()}; exec "$@"', "sh", *command]
@@ -135,7 +197,7 @@ class ProcessSandboxes:
             process = _SPAWNER.submit(
                 subprocess.Popen,
                 command,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE if network == "internet" else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=log,
                 env=None if jailed else env,
@@ -148,6 +210,8 @@ class ProcessSandboxes:
         with _LOCK:
             _CHILDREN[sandbox_id] = child
         try:
+            if network == "internet":
+                child.uplink = self._attach_uplink(process)
             endpoint = self._await_endpoint(child, jailed, run_dir / "tool.sock", sandbox_id)
             handle = SandboxHandle(
                 backend=BACKEND, sandbox_id=sandbox_id, endpoint=endpoint, secret=secret, ref=str(process.pid)
@@ -197,13 +261,78 @@ class ProcessSandboxes:
     def _plain_command(self) -> list[str]:
         return [self.python, "-m", "sandbox_server"]
 
-    def _jail_command(self, env: dict[str, str], workspace: Path, run_dir: Path) -> list[str]:
+    def _gated(self, command: list[str], directory: Path) -> list[str]:
+        """`command` in a network namespace of its own, started once the uplink is up and the egress
+        rules are loaded (see GATE_SCRIPT and _attach_uplink)."""
+        rules = egress.policy(self.allow_hosts, egress.host_addresses())
+        (directory / "egress.v4").write_text(rules.iptables_rules(4))
+        (directory / "egress.v6").write_text(rules.iptables_rules(6))
+        return ["unshare", "--net", "--", "/bin/sh", "-c", GATE_SCRIPT, "sh", *command]
+
+    def _attach_uplink(self, process: subprocess.Popen[bytes]) -> _Uplink:
+        """Wait for the child to be in its own network namespace, give it slirp4netns as its uplink,
+        then let it go on (a line on its stdin)."""
+        ours = os.readlink("/proc/self/ns/net")
+        deadline = time.monotonic() + self.start_timeout_seconds
+        while True:
+            try:
+                if os.readlink(f"/proc/{process.pid}/ns/net") != ours:
+                    break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise Unavailable("the sandbox's network namespace was not created")
+            time.sleep(0.002)
+        ready_r, ready_w = os.pipe()
+        exit_r, exit_w = os.pipe()
+        args = [
+            "slirp4netns",
+            "--configure",
+            f"--mtu={UPLINK_MTU}",
+            # The host's loopback (as slirp's gateway, 10.0.2.2) only when a `host:PORT` is allowed; the
+            # egress rules then open those ports of it and nothing else.
+            *([] if egress.parse_allow_hosts(self.allow_hosts)[1] else ["--disable-host-loopback"]),
+            f"--ready-fd={ready_w}",
+            f"--exit-fd={exit_r}",
+            str(process.pid),
+            UPLINK_DEVICE,
+        ]
+        try:
+            slirp = subprocess.Popen(  # noqa: S603 - fixed argv
+                args, pass_fds=(ready_w, exit_r), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+        finally:
+            os.close(ready_w)
+            os.close(exit_r)
+        uplink = _Uplink(process=slirp, exit_fd=exit_w)
+        try:
+            ready, _, _ = select.select([ready_r], [], [], max(0.1, deadline - time.monotonic()))
+            if not ready or os.read(ready_r, 1) != b"1":
+                raise Unavailable("slirp4netns did not bring the sandbox's network up")
+        except BaseException:
+            uplink.stop()
+            raise
+        finally:
+            os.close(ready_r)
+        assert process.stdin is not None
+        try:
+            process.stdin.write(b"go\n")
+            process.stdin.close()
+        except OSError:
+            uplink.stop()
+            raise Unavailable("the sandbox exited before its network was up") from None
+        return uplink
+
+    def _jail_command(
+        self, env: dict[str, str], workspace: Path, run_dir: Path, network: str, directory: Path
+    ) -> list[str]:
         args = [
             "bwrap",
             "--die-with-parent",
             "--new-session",
             "--unshare-all",
-            *(["--share-net"] if self.network else []),
+            *(["--share-net"] if network != "none" else []),
             "--uid", "1000", "--gid", "1000",
             "--hostname", "sandbox",
             "--ro-bind", "/usr", "/usr",
@@ -223,8 +352,11 @@ class ProcessSandboxes:
         ]  # fmt: skip
         for entry in ETC_ENTRIES:
             args += ["--ro-bind-try", f"/etc/{entry}", f"/etc/{entry}"]
-        if self.network:
+        if network == "host":
             args += ["--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
+        elif network == "internet":
+            (directory / "resolv.conf").write_text(f"nameserver {egress.SLIRP_DNS}\n")
+            args += ["--ro-bind", str(directory / "resolv.conf"), "/etc/resolv.conf"]
         for prefix in _python_prefixes(self.python):
             args += ["--ro-bind", prefix, prefix]
         for name, value in env.items():
@@ -253,6 +385,8 @@ class ProcessSandboxes:
         if child.relay_key is not None:
             _RELAYS.close(child.relay_key)
         _terminate(child.process)
+        if child.uplink is not None:
+            child.uplink.stop()
         if child.cgroups is not None:
             for _ in range(50):
                 child.cgroups.kill_all()
