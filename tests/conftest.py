@@ -15,7 +15,7 @@ from riadex.adapters.dynamodb import tables
 from riadex.bootstrap import Container, bootstrap
 from riadex.config import Settings
 from riadex.entrypoints.http.app import create_app
-from riadex.entrypoints.local.moto_fidelity import make_dynamodb_atomic
+from riadex.entrypoints.local.moto_fidelity import make_moto_faithful
 from riadex.entrypoints.local.stack import isolate_from_aws
 
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
@@ -24,7 +24,7 @@ TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
-    make_dynamodb_atomic()
+    make_moto_faithful()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from riadex.adapters.stepfunctions.workflow import execution_arn
 from riadex.bootstrap import Container
-from riadex.entrypoints.local.agent_workflow import LocalAgent
+from riadex.entrypoints.local.agent_workflow import FINAL_STATUSES, LocalAgent
 from tests.integration.runs.helpers import (
     new_session,
     new_user,
@@ -38,6 +38,21 @@ def _execution_status(container: Container, run_id: str) -> str:
             return status
         time.sleep(0.05)
     return "RUNNING"
+
+
+def _settled(container: Container, agent: LocalAgent, run_id: str) -> str:
+    """The execution has ended and, if it ended FAILED/TIMED_OUT/ABORTED, the watcher has finalized it:
+    nothing more can write to the run afterwards. Returns the execution's status."""
+    status = _execution_status(container, run_id)
+    assert status != "RUNNING", f"{run_id}'s execution never ended"
+    arn = container.settings.state_machine_arn
+    assert arn is not None
+    if status in FINAL_STATUSES:
+        deadline = time.monotonic() + 20
+        while execution_arn(arn, run_id) not in agent.watcher.seen:
+            assert time.monotonic() < deadline, f"the watcher never finalized {run_id}"
+            time.sleep(0.05)
+    return status
 
 
 def _summary(events: list[Any], run_id: str) -> list[tuple[str, Any]]:
@@ -83,7 +98,7 @@ def test_a_message_runs_to_completion_with_the_echo(client: TestClient, containe
 
 
 def test_a_busy_session_answers_409_and_cancel_of_a_running_run_ends_it(
-    client: TestClient, container: Container
+    client: TestClient, container: Container, agent: LocalAgent
 ) -> None:
     auth = new_user(client)
     sid = new_session(client, auth)
@@ -112,8 +127,7 @@ def test_a_busy_session_answers_409_and_cancel_of_a_running_run_ends_it(
         ("run", "cancelled"),
         ("done", "cancelled"),
     ]
-    assert _execution_status(container, run_id) == "ABORTED"
-    time.sleep(0.5)  # the watcher has seen the ABORTED execution by now: still one done
+    assert _settled(container, agent, run_id) == "ABORTED"
     assert [e.type for e in container.events.read(sid, 0, None)].count("done") == 1
     assert send(client, auth, sid, "after cancel").status_code == 202
 
@@ -138,8 +152,8 @@ def test_cancel_of_a_queued_run_is_immediate_and_it_never_runs(
     finally:
         gate.set()
         agent.server.register(f"{agent.prefix}start-run", start_run)
-    events = wait_for_done(container, sid, run_id)
-    time.sleep(0.3)
+    wait_for_done(container, sid, run_id)
+    assert _settled(container, agent, run_id) == "ABORTED"  # the cancel stopped it
     events = container.events.read(sid, 0, None)
     assert _summary(events, run_id) == [
         ("run", "queued"),
@@ -176,7 +190,9 @@ def test_the_same_idempotency_key_concurrently_yields_one_run(
     assert "different request body" in other.json()["msg"]
 
 
-def test_a_failing_model_ends_with_error_and_done_failed(client: TestClient, container: Container) -> None:
+def test_a_failing_model_ends_with_error_and_done_failed(
+    client: TestClient, container: Container, agent: LocalAgent
+) -> None:
     auth = new_user(client)
     sid = new_session(client, auth)
     run_id = send(client, auth, sid, "!fail the provider said no").json()["data"]["run_id"]
@@ -186,32 +202,71 @@ def test_a_failing_model_ends_with_error_and_done_failed(client: TestClient, con
     assert not error.data["retryable"]
     assert "the provider said no" in error.data["message"]
     assert _summary(events, run_id)[-2:] == [("run", "failed"), ("done", "failed")]
-    assert _execution_status(container, run_id) == "FAILED"
-    time.sleep(0.5)  # the watcher finalizes the FAILED execution: nothing new
+    assert _settled(container, agent, run_id) == "FAILED"  # and the watcher finalized it: nothing new
     assert [e.type for e in container.events.read(sid, 0, None)].count("done") == 1
     run = client.get(f"/api/v1/runs/{run_id}", headers=auth).json()["data"]
     assert run["error"]["code"] == "model_failed"
 
 
-def test_an_execution_stopped_from_outside_ends_in_one_done_cancelled(
-    client: TestClient, container: Container
+def _stopped_from_outside_ends_cancelled(
+    client: TestClient, container: Container, agent: LocalAgent, auth: dict[str, str], sid: str, run_id: str
 ) -> None:
-    auth = new_user(client)
-    sid = new_session(client, auth)
-    # moto marks a stopped execution ABORTED only once its in-flight task returns (AWS does at once),
-    # so the task here is short.
-    run_id = send(client, auth, sid, "!sleep 1.5").json()["data"]["run_id"]
-    wait_for_status(container, run_id, "running")
-    arn = container.settings.state_machine_arn
-    assert arn is not None
-    _sfn().stop_execution(executionArn=execution_arn(arn, run_id), cause="operator")
-    events = wait_for_done(container, sid, run_id)
-    time.sleep(0.5)
+    wait_for_done(container, sid, run_id)
+    assert _settled(container, agent, run_id) == "ABORTED"
     events = container.events.read(sid, 0, None)
     dones = [e.data for e in events if e.type == "done"]
     assert len(dones) == 1
     assert dones[0]["status"] == "cancelled"
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert container.sessions.get(sid).active_run_id is None  # type: ignore[union-attr]
+    assert client.get(f"/api/v1/runs/{run_id}", headers=auth).json()["data"]["status"] == "cancelled"
+    following = send(client, auth, sid, "after the stop").json()["data"]["run_id"]
+    assert [e.data["status"] for e in wait_for_done(container, sid, following) if e.type == "done"] == [
+        "cancelled",
+        "completed",
+    ]
+
+
+def test_an_execution_stopped_from_outside_as_it_enters_the_parallel_state_ends_cancelled(
+    client: TestClient, container: Container, agent: LocalAgent
+) -> None:
+    """The stop lands while StartRun's task is returning, so moto is entering Choice and Parallel
+    stopped (a Parallel branch starting on a stopped execution used to crash and end it FAILED)."""
+    auth = new_user(client)
+    sid = new_session(client, auth)
+    arn = container.settings.state_machine_arn
+    assert arn is not None
+    name = f"{agent.prefix}start-run"
+    start_run = agent.server.handlers[name]
+
+    def start_then_stop(event: dict[str, Any], context: Any) -> Any:
+        result = start_run(event, context)
+        _sfn().stop_execution(executionArn=execution_arn(arn, event["run_id"]), cause="operator")
+        return result
+
+    agent.server.register(name, start_then_stop)
+    try:
+        run_id = send(client, auth, sid, "!sleep 1.5").json()["data"]["run_id"]
+        wait_for_done(container, sid, run_id)
+    finally:
+        agent.server.register(name, start_run)
+    _stopped_from_outside_ends_cancelled(client, container, agent, auth, sid, run_id)
+
+
+def test_an_execution_stopped_from_outside_during_a_tool_call_ends_cancelled(
+    client: TestClient, container: Container, agent: LocalAgent
+) -> None:
+    auth = new_user(client)
+    sid = new_session(client, auth)
+    run_id = send(client, auth, sid, "!sleep 1.5").json()["data"]["run_id"]
+    deadline = time.monotonic() + 20
+    while not any(e.type == "tool" for e in container.events.read(sid, 0, None)):  # the call started
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    arn = container.settings.state_machine_arn
+    assert arn is not None
+    _sfn().stop_execution(executionArn=execution_arn(arn, run_id), cause="operator")
+    _stopped_from_outside_ends_cancelled(client, container, agent, auth, sid, run_id)
 
 
 def test_stop_and_delete_session_cancel_the_active_run(client: TestClient, container: Container) -> None:

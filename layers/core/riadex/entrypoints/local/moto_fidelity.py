@@ -11,6 +11,11 @@ Under that lock, moto's own rollback (a deep copy of every table a transaction t
 each transaction) is also replaced by a copy of just the items it touches: the whole-table copy made
 every append cost time in proportion to the table (3 ms at 100 items, 90 ms at 10,000, 390 ms at
 30,000), and a local stack keeps its tables across restarts.
+
+StopExecution is made final, as in Step Functions: once an execution is stopped it ends ABORTED. moto
+5.2.5 marks the program stopped, but the state it was in may then fail on the stopped program (a
+Parallel branch starting, a task whose frame was torn down) and moto's `set_error` overwrote the stop,
+so a stopped execution could end FAILED; those late errors are now ignored once the stop is recorded.
 """
 
 from __future__ import annotations
@@ -112,3 +117,42 @@ def make_dynamodb_atomic() -> None:
         wrap = _with_item_rollback if name == "transact_write_items" else _serialized
         setattr(DynamoDBBackend, name, wrap(method))
     setattr(models, "copy", _NoTableCopies(Table))  # noqa: B010 - replacing a module global
+
+
+def make_stop_final() -> None:
+    """Idempotent: a stopped execution stays stopped (ABORTED) whatever its in-flight state does next."""
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    if getattr(Environment.set_error, "__riadex_stop_final__", False):
+        return
+    set_error, set_timed_out = Environment.set_error, Environment.set_timed_out
+    next_state: Any = Environment.__dict__["next_state_name"]
+
+    def unless_stopped(method: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(method)
+        def wrapper(env: Any, *args: Any, **kwargs: Any) -> None:
+            with env._state_mutex:
+                if isinstance(env._program_state, ProgramStopped):
+                    env.program_state_event.set()
+                    env.program_state_event.clear()
+                    return
+                method(env, *args, **kwargs)
+
+        wrapper.__riadex_stop_final__ = True  # type: ignore[attr-defined]
+        return wrapper
+
+    def set_next_state(env: Any, name: str) -> None:
+        # A Parallel branch (or a Map iteration) starting after the stop: it ends at once, stopped.
+        if not isinstance(env._program_state, ProgramStopped):
+            next_state.fset(env, name)
+
+    setattr(Environment, "set_error", unless_stopped(set_error))  # noqa: B010
+    setattr(Environment, "set_timed_out", unless_stopped(set_timed_out))  # noqa: B010
+    setattr(Environment, "next_state_name", property(next_state.fget, set_next_state))  # noqa: B010
+
+
+def make_moto_faithful() -> None:
+    """Every fidelity fix above, once: what the local stack and the test suite start moto with."""
+    make_dynamodb_atomic()
+    make_stop_final()

@@ -29,7 +29,7 @@ from riadex.entrypoints.local.agent_workflow import (
     state_machine_arn,
 )
 from riadex.entrypoints.local.lambda_invoke import LambdaInvokeServer
-from riadex.entrypoints.local.moto_fidelity import make_dynamodb_atomic
+from riadex.entrypoints.local.moto_fidelity import make_moto_faithful
 
 SNAPSHOT_FILE = "dynamodb.json"
 STATE_MACHINE_NAME = "riadex-agent"
@@ -80,7 +80,7 @@ class LocalStack:
     def start(self) -> Settings:
         """Start moto, create and restore the tables; returns the settings the app must use."""
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
-        make_dynamodb_atomic()
+        make_moto_faithful()
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.moto.start()
         host, port = self.moto.get_host_and_port()
