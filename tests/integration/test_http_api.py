@@ -202,7 +202,9 @@ class TestBadInputWritesNothing:
         _assert_error(client.get("/api/v1/nope"), 404)
         _assert_error(client.patch("/api/v1/health"), 405)
 
-    def test_access_token_query_is_accepted(self, client: TestClient) -> None:
+    def test_access_token_query_is_refused_on_json_routes(self, client: TestClient) -> None:
+        # Only streams and VNC take ?access_token= (tests/integration/test_http_clarity.py).
         auth = _user(client)
         token = auth["Authorization"].removeprefix("Bearer ")
-        assert client.get(f"/api/v1/sessions?access_token={token}").status_code == 200
+        body = _assert_error(client.get(f"/api/v1/sessions?access_token={token}"), 401)
+        assert "only on event streams" in body["msg"]

@@ -9,7 +9,7 @@ from riadex import __version__
 from riadex.bootstrap import Container
 from riadex.config import Settings
 from riadex.entrypoints.http import errors
-from riadex.entrypoints.http.limits import BodySizeLimit
+from riadex.entrypoints.http.limits import BodySizeLimit, JsonContentType
 from riadex.entrypoints.http.routers import files, health, runs, sandbox, sessions, streams, users
 
 API_PREFIX = "/api/v1"
@@ -49,6 +49,7 @@ def create_app(container: Container) -> FastAPI:
         max_bytes=container.settings.max_body_bytes,
         overrides=[(files.UPLOAD_PATH_PATTERN, upload_cap)],
     )
+    app.add_middleware(JsonContentType, exempt=[files.UPLOAD_PATH_PATTERN])
     app.include_router(health.router, prefix=API_PREFIX)
     if container.settings.auth_mode == "local":
         app.include_router(users.router, prefix=API_PREFIX)
@@ -68,6 +69,7 @@ def create_stream_app(container: Container) -> FastAPI:
     app.state.container = container
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=container.settings.max_body_bytes)
+    app.add_middleware(JsonContentType)
     app.include_router(health.router, prefix=API_PREFIX)
     app.include_router(streams.router, prefix=API_PREFIX)
     _add_cors(app, container.settings)

@@ -76,3 +76,41 @@ async def _refuse(send: Send, status: int, msg: str) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class JsonContentType:
+    """Refuses a request body that does not say it is JSON (415, naming the header).
+
+    Without this, a body sent without `Content-Type: application/json` reaches the route as no body at
+    all and fails as "Input should be a valid dictionary", which does not tell the client what to fix.
+    Requests without a body (most POSTs that only act, like cancel) pass, and so do the paths matching
+    `exempt` (multipart uploads, which check their own type).
+    """
+
+    def __init__(self, app: ASGIApp, exempt: Sequence[str] = ()) -> None:
+        self.app = app
+        self.exempt = [re.compile(pattern) for pattern in exempt]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") not in {"POST", "PUT", "PATCH"}:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        has_body = (length is not None and length not in (b"0", b"")) or (
+            length is None and b"transfer-encoding" in headers
+        )
+        path = scope.get("path", "")
+        if not has_body or any(pattern.match(path) for pattern in self.exempt):
+            await self.app(scope, receive, send)
+            return
+        media_type = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+        if media_type == b"application/json" or (
+            media_type.startswith(b"application/") and media_type.endswith(b"+json")
+        ):
+            await self.app(scope, receive, send)
+            return
+        shown = media_type.decode("latin-1") or "none"
+        await _refuse(
+            send, 415, f"send the body as JSON with the header Content-Type: application/json (got {shown})"
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from riadex.domain.models import Event, Run, Session, iso
 
@@ -114,14 +114,25 @@ class Empty(BaseModel):
     pass
 
 
+def _not_blank(value: str | None) -> str | None:
+    """An empty or blank message is an invalid value: 422 like any other (docs/api.md, "Errors")."""
+    if value is not None and not value.strip():
+        raise ValueError("message must not be empty")
+    return value
+
+
 class SendMessage(StrictBody):
     message: str
     attachments: list[str] = Field(default_factory=list)
+
+    _message_not_blank = field_validator("message")(_not_blank)
 
 
 class ChatRequest(StrictBody):
     message: str | None = None
     event_id: int | str | None = None
+
+    _message_not_blank = field_validator("message")(_not_blank)
 
 
 class RunAccepted(BaseModel):

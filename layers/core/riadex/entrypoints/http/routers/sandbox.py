@@ -16,9 +16,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
 from riadex.application.sessions import get_owned_session
-from riadex.domain.errors import DomainError, Unavailable
+from riadex.domain.errors import Conflict, DomainError, Unavailable
 from riadex.domain.models import iso
-from riadex.entrypoints.http.dependencies import ContainerDep, UserId
+from riadex.entrypoints.http.dependencies import ContainerDep, StreamUserId, UserId
 from riadex.entrypoints.http.sandbox_schemas import (
     FileViewIn,
     FileViewOut,
@@ -55,8 +55,17 @@ def view_file(
 
 
 @router.get("/{session_id}/vnc", summary="A short-lived URL for the sandbox's VNC WebSocket")
-def vnc_url(session_id: str, request: Request, user_id: UserId, container: ContainerDep) -> Envelope[VncOut]:
+def vnc_url(
+    session_id: str, request: Request, user_id: StreamUserId, container: ContainerDep
+) -> Envelope[VncOut]:
     get_owned_session(user_id, session_id, container.sessions)
+    settings = container.settings
+    if settings.sandbox_backend == "process" and not settings.sandbox_vnc:
+        raise Conflict(
+            "VNC is off: start the server with SANDBOX_VNC=true (it needs Xvfb and x11vnc) to see the "
+            "sandbox's screen; a sandbox started before that keeps no display, so send a new message "
+            "or delete the session to get a new one"
+        )
     if container.vnc_tokens is None:
         raise Unavailable("the VNC proxy is served by the local server only")
     container.sandboxes.ready_handle(session_id)

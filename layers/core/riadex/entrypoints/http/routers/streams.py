@@ -9,7 +9,7 @@ from sse_starlette import EventSourceResponse
 
 from riadex.application import streams as use
 from riadex.domain.errors import InvalidInput
-from riadex.entrypoints.http.dependencies import ContainerDep, UserId
+from riadex.entrypoints.http.dependencies import ContainerDep, StreamUserId
 from riadex.entrypoints.http.schemas import ChatRequest
 from riadex.entrypoints.http.sse import event_stream
 
@@ -31,7 +31,7 @@ After = Annotated[str | None, Query(max_length=32, description="exclusive cursor
 def session_events(
     session_id: str,
     request: Request,
-    user_id: UserId,
+    user_id: StreamUserId,
     container: ContainerDep,
     last_event_id: LastEventId = None,
     after: After = None,
@@ -50,7 +50,7 @@ def session_events(
 def run_events(
     run_id: str,
     request: Request,
-    user_id: UserId,
+    user_id: StreamUserId,
     container: ContainerDep,
     last_event_id: LastEventId = None,
     after: After = None,
@@ -70,7 +70,7 @@ def chat(
     session_id: str,
     body: ChatRequest,
     request: Request,
-    user_id: UserId,
+    user_id: StreamUserId,
     container: ContainerDep,
     last_event_id: LastEventId = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
