@@ -50,3 +50,19 @@ def test_cors_origins_reach_the_functions() -> None:
     for name in ("ApiFunction", "StreamFunction"):
         env = resources[name]["Properties"]["Environment"]["Variables"]
         assert env["CORS_ORIGINS"] == {"Ref": "CorsAllowedOrigins"}
+
+
+def test_binary_bodies_pass_unmangled(body: dict[str, Any]) -> None:
+    assert body["x-amazon-apigateway-binary-media-types"] == ["*/*"]
+
+
+def test_large_files_bypass_the_lambda_payload_limit() -> None:
+    resources = translated()["Resources"]
+    env = resources["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    # base64 of the cap plus the multipart overhead fits in Lambda's 6 MB request payload
+    inline = int(env["INLINE_UPLOAD_MAX_BYTES"])
+    assert (inline + 64 * 1024) * 4 / 3 < 6 * 1000 * 1000
+    assert int(env["DOWNLOAD_REDIRECT_BYTES"]) * 4 / 3 < 6 * 1000 * 1000
+    cors = resources["ObjectsBucket"]["Properties"]["CorsConfiguration"]
+    rule = cors["Fn::If"][1]["CorsRules"][0]
+    assert set(rule["AllowedMethods"]) == {"GET", "POST"}

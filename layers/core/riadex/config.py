@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     files_table: str = "riadex-files"
     """The bytes go to OBJECTS_BUCKET, under sessions/<session id>/files/."""
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    inline_upload_max_bytes: int | None = Field(default=None, gt=0)
+    """The cap of a multipart upload through the API (AWS: Lambda's 6 MB payload, base64-encoded, so
+    ~4 MiB); larger files go through POST /sessions/{id}/uploads (a presigned POST to S3)."""
+    download_redirect_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    """Downloads larger than this answer 307 to a presigned GET (Lambda's 6 MB response limit)."""
+    presign_expires_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
     upload_starts_sandbox: bool = True
     """False where sandboxes start slowly (Fargate): an upload then waits for the sandbox instead."""
     upload_content_types: str = (

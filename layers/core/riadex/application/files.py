@@ -12,13 +12,21 @@ import posixpath
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
+from urllib.parse import quote, unquote
 
 from riadex.application.ports import SessionRepository
 from riadex.application.sandbox_ports import ToolGateway
 from riadex.application.sandboxes import Sandboxes
 from riadex.application.sessions import get_owned_session
 from riadex.domain import ids
-from riadex.domain.errors import InvalidInput, NotFound, TooLarge, UnsupportedType
+from riadex.domain.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    TooLarge,
+    UnsupportedType,
+)
 from riadex.domain.models import utcnow
 from riadex.domain.sandboxes import SandboxHandle
 
@@ -41,6 +49,13 @@ class StoredFile:
     """False while the file waits for the session's sandbox (see `upload_file`)."""
 
 
+@dataclass(frozen=True)
+class ObjectInfo:
+    size: int
+    content_type: str
+    metadata: dict[str, str]
+
+
 class FileStore(Protocol):
     """Where the bytes of session files live (S3): durable, unlike a sandbox's workspace."""
 
@@ -49,6 +64,16 @@ class FileStore(Protocol):
     def get(self, key: str) -> bytes: ...
 
     def delete(self, keys: list[str]) -> None: ...
+
+    def head(self, key: str) -> ObjectInfo | None: ...
+
+    def presign_upload(
+        self, key: str, content_type: str, max_bytes: int, metadata: dict[str, str], expires_in: int
+    ) -> tuple[str, dict[str, str]]: ...
+
+    def presign_download(self, key: str, filename: str, content_type: str, expires_in: int) -> str: ...
+
+    def delete_prefix(self, prefix: str) -> int: ...
 
 
 class FileRepository(Protocol):
@@ -123,6 +148,111 @@ def upload_file(
     return stored
 
 
+@dataclass(frozen=True)
+class DirectUpload:
+    """Where to send a large file's bytes: a presigned POST straight to the object store."""
+
+    upload_id: str
+    url: str
+    fields: dict[str, str]
+    expires_in: int
+    max_bytes: int
+
+
+def _direct_key(session_id: str, file_id: str) -> str:
+    return f"sessions/{session_id}/files/{file_id}/content"
+
+
+def _file_id_of(upload_id: str) -> str:
+    if not ids.is_valid(upload_id, "upl"):
+        raise NotFound("upload not found")
+    return "fil_" + upload_id.removeprefix("upl_")
+
+
+def start_direct_upload(
+    owner_id: str,
+    session_id: str,
+    name: str,
+    content_type: str,
+    size: int,
+    *,
+    policy: UploadPolicy,
+    sessions: SessionRepository,
+    store: FileStore,
+    expires_in: int,
+) -> DirectUpload:
+    """A file too large for the API's payload limits (Lambda: 6 MB) goes to the object store directly.
+
+    Nothing is written here: the upload id names the object's key, the declared name travels as the
+    object's metadata, and `complete_direct_upload` checks what actually arrived."""
+    get_owned_session(owner_id, session_id, sessions)
+    name = safe_name(name)
+    content_type = content_type or "application/octet-stream"
+    policy.check(size, content_type)
+    upload_id = ids.new_id("upl")
+    url, fields = store.presign_upload(
+        _direct_key(session_id, _file_id_of(upload_id)),
+        content_type,
+        policy.max_bytes,
+        {"name": quote(name)},
+        expires_in,
+    )
+    return DirectUpload(upload_id, url, fields, expires_in, policy.max_bytes)
+
+
+def complete_direct_upload(
+    owner_id: str,
+    session_id: str,
+    upload_id: str,
+    *,
+    policy: UploadPolicy,
+    sessions: SessionRepository,
+    files: FileRepository,
+    store: FileStore,
+    sandboxes: Sandboxes,
+    start_sandbox: bool = True,
+) -> StoredFile:
+    """The file record of a direct upload, once its bytes are in the object store (idempotent), placed
+    in the sandbox like a multipart upload. What arrived is checked again: over the size or of a type
+    not accepted, the object is deleted and the upload refused."""
+    get_owned_session(owner_id, session_id, sessions)
+    file_id = _file_id_of(upload_id)
+    existing = files.get(file_id)
+    if existing is not None:
+        if existing.session_id != session_id or existing.owner_id != owner_id:
+            raise NotFound("upload not found")
+        return existing
+    key = _direct_key(session_id, file_id)
+    info = store.head(key)
+    if info is None:
+        raise Conflict("nothing has been uploaded for this upload id yet (or it expired)")
+    try:
+        policy.check(info.size, info.content_type)
+        name = safe_name(unquote(info.metadata.get("name", "")))
+    except DomainError:
+        store.delete([key])
+        raise
+    stored = StoredFile(
+        file_id=file_id,
+        session_id=session_id,
+        owner_id=owner_id,
+        name=name,
+        size=info.size,
+        content_type=info.content_type,
+        key=key,
+        path=f"{UPLOAD_DIR}/{name}",
+        created_at=utcnow(),
+        placed=False,
+    )
+    if not start_sandbox and not sandboxes.is_ready(session_id):
+        files.add(stored)
+        return stored
+    placed = sandboxes.upload(session_id, owner_id, stored.path, name, store.get(key))
+    stored = replace(stored, path=str(placed.get("file") or stored.path), placed=True)
+    files.add(stored)
+    return stored
+
+
 def place_pending(
     session_id: str, handle: SandboxHandle, *, files: FileRepository, store: FileStore, tools: ToolGateway
 ) -> list[str]:
@@ -181,6 +311,16 @@ def _stored(
     )
 
 
+def find_file(
+    owner_id: str, session_id: str, file_id: str, *, sessions: SessionRepository, files: FileRepository
+) -> StoredFile:
+    get_owned_session(owner_id, session_id, sessions)
+    stored = files.get(file_id) if ids.is_valid(file_id, "fil") else None
+    if stored is None or stored.session_id != session_id or stored.owner_id != owner_id:
+        raise NotFound("file not found")
+    return stored
+
+
 def download_file(
     owner_id: str,
     session_id: str,
@@ -198,9 +338,9 @@ def download_file(
 
 
 def delete_session_files(session_id: str, files: FileRepository, store: FileStore) -> None:
-    """Remove a session's files (session delete): bytes first, then the records that point at them."""
+    """Remove a session's objects (session delete): every object under its prefix (files, direct
+    uploads never completed, the large tool outputs), then the file records."""
     found = files.list_for_session(session_id)
-    if found:
-        store.delete([f.key for f in found])
+    store.delete_prefix(f"sessions/{session_id}/")
     for stored in found:
         files.delete(stored.file_id)

@@ -43,7 +43,11 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
     errors.install(app)
-    upload_cap = container.settings.max_upload_bytes + files.MULTIPART_OVERHEAD_BYTES
+    settings = container.settings
+    upload_cap = (
+        min(settings.max_upload_bytes, settings.inline_upload_max_bytes or settings.max_upload_bytes)
+        + files.MULTIPART_OVERHEAD_BYTES
+    )
     app.add_middleware(
         BodySizeLimit,
         max_bytes=container.settings.max_body_bytes,
