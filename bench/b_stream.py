@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import statistics
 import tempfile
@@ -77,7 +78,7 @@ def run() -> dict[str, object]:
     settings = stack.start()
     container = bootstrap(settings)
     counting = CountingReads(container.events)
-    app = create_app(type(container)(**{**container.__dict__, "events": counting}))
+    app = create_app(dataclasses.replace(container, events=counting))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -80,3 +80,20 @@ class TestEvents:
         assert [e.data["n"] for e in log.read(sid, 0, 3)] == [1, 2, 3]
         log.delete_all(sid)
         assert log.read(sid, 0, None) == []
+
+
+def test_a_database_failure_is_a_retryable_storage_error_and_a_transient_task_error(
+    container: Container,
+) -> None:
+    """pynamodb's errors stop in the adapters; the task entrypoints see `retryable` and nothing else."""
+    from riadex.adapters.dynamodb.tables import RunItem
+    from riadex.domain.errors import StorageUnavailable
+    from riadex.entrypoints.tasks.handlers import TransientError, make_handlers
+
+    RunItem.delete_table()
+    with pytest.raises(StorageUnavailable) as caught:
+        container.runs.get(ids.new_id("run"))
+    assert caught.value.retryable
+    start_run = make_handlers(lambda: container.run_service)["start-run"]
+    with pytest.raises(TransientError, match="storage unavailable"):
+        start_run({"run_id": ids.new_id("run")}, None)

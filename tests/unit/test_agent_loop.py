@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from riadex.adapters.llm.scripted import ScriptedAgentModel
-from riadex.application.agent_loop import AgentLoop, LoopLimits
+from riadex.application.agent_loop import AgentLoop, LoopLimits, LoopPorts
 from riadex.application.deltas import DeltaBatcher
 from riadex.application.loop_state import LoopState
 from riadex.application.search import SearchResult
@@ -64,7 +64,15 @@ def make_loop(world: World, clock: Clock | None = None, **limits: Any) -> tuple[
     sandbox = FakeSandbox()
     tools = ToolRunner(lambda: sandbox, FakeSearch, world.runs, cancel_poll_seconds=0.01)
     model = ScriptedAgentModel()
-    loop = AgentLoop(world.service, lambda: model, tools, [], LoopLimits(**limits), clock=clock or utcnow)
+    ports = LoopPorts(
+        runs=world.runs,
+        sessions=world.sessions,
+        log=world.events,
+        events=world.service.writer,
+        workflow=world.workflow,
+        ending=world.service,
+    )
+    loop = AgentLoop(ports, lambda: model, tools, [], LoopLimits(**limits), clock=clock or utcnow)
     return loop, sandbox
 
 
@@ -79,7 +87,7 @@ def drive(loop: AgentLoop, run_id: str, state: LoopState | None = None) -> LoopS
         elif state.next == "summarize":
             state = loop.summarize(run_id, state)
         elif state.next == "finish":
-            loop.service.finish(run_id, RunStatus.COMPLETED, usage=state.usage())
+            loop.ports.ending.finish(run_id, RunStatus.COMPLETED, usage=state.usage())
             return state
         else:
             return state

@@ -133,7 +133,7 @@ class TestLifecycle:
         world.service.start(run.run_id)
         world.service.cancel("usr_a", run.run_id)
         with pytest.raises(RunNotOpen):  # a worker still in flight: its write is refused
-            world.service.emit_tool(world.runs.items[run.run_id], "late", {"status": "called"})
+            world.service.writer.tool(world.runs.items[run.run_id], "late", {"status": "called"})
         world.service.finish(run.run_id, RunStatus.COMPLETED)  # and its finish changes nothing
         assert world.types()[-3:] == [("run", "cancelling"), ("run", "cancelled"), ("done", "cancelled")]
         assert len(world.dones()) == 1
@@ -210,7 +210,7 @@ class TestLifecycle:
         run = world.service.send_message("usr_a", world.sid, "hi")
         world.service.start(run.run_id)
         big = "y" * 5000
-        event = world.service.emit_tool(
+        event = world.service.writer.tool(
             run,
             "tool-1",
             {"tool_call_id": "c1", "name": "shell", "status": "called", "content": {"output": big}},

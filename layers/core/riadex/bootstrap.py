@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from riadex.adapters.auth.tokens import HS256Tokens
@@ -20,7 +21,7 @@ from riadex.adapters.sandbox.factory import build_provider
 from riadex.adapters.stepfunctions.workflow import StepFunctionsWorkflow
 from riadex.adapters.storage.s3 import S3ObjectStore
 from riadex.adapters.tools.gateway import HttpToolGateway
-from riadex.application.agent_loop import AgentLoop, LoopLimits
+from riadex.application.agent_loop import AgentLoop, LoopLimits, LoopPorts
 from riadex.application.agent_model import AgentModel
 from riadex.application.files import FileRepository, FileStore, UploadPolicy, place_pending
 from riadex.application.ports import (
@@ -31,6 +32,7 @@ from riadex.application.ports import (
     UserRepository,
     Workflow,
 )
+from riadex.application.run_events import RunEvents
 from riadex.application.runs import RunLimits, RunService
 from riadex.application.sandbox_ports import SandboxProvider
 from riadex.application.sandboxes import EventLogSandboxEvents, Sandboxes
@@ -58,7 +60,12 @@ class Container:
     vnc_tokens: VncTokens | None
     """Signs the VNC WebSocket's URL token; set when an HS256 secret is available (local mode)."""
 
-    @property
+    @cached_property
+    def run_events(self) -> RunEvents:
+        """The one writer of runs' events, shared by the API's use cases and the loop's tasks."""
+        return RunEvents(self.events, self.objects, self.settings.inline_output_chars)
+
+    @cached_property
     def run_service(self) -> RunService:
         return RunService(
             self.sessions,
@@ -70,10 +77,16 @@ class Container:
                 max_message_chars=self.settings.max_message_chars,
                 inline_output_chars=self.settings.inline_output_chars,
             ),
+            writer=self.run_events,
         )
 
     def agent_loop(self) -> AgentLoop:
-        """The loop's use cases; the model is built on first use (only Plan/Think/Summarize need it)."""
+        """The loop's use cases (built once); the model is built on first use (only the tasks that call
+        it need it)."""
+        return self._agent_loop
+
+    @cached_property
+    def _agent_loop(self) -> AgentLoop:
         from riadex.adapters.llm.factory import make_agent_model
         from riadex.adapters.search.factory import make_search_provider
         from riadex.adapters.tools.schemas import tool_specs
@@ -92,8 +105,16 @@ class Container:
                 models.append(make_agent_model(settings))
             return models[0]
 
+        ports = LoopPorts(
+            runs=self.runs,
+            sessions=self.sessions,
+            log=self.events,
+            events=self.run_events,
+            workflow=self.workflow,
+            ending=self.run_service,
+        )
         return AgentLoop(
-            self.run_service,
+            ports,
             model,
             tools,
             [*tool_specs(), *CONTROL_PLANE_TOOLS],

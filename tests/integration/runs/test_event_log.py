@@ -101,7 +101,7 @@ def test_large_tool_output_goes_to_s3_and_the_event_points_at_it(container: Cont
     )
     container.runs.create(run)
     output = "line of output\n" * 5000
-    event = container.run_service.emit_tool(
+    event = container.run_events.tool(
         run,
         "call-1",
         {"tool_call_id": "call-1", "name": "shell", "status": "called", "content": {"output": output}},

@@ -3,6 +3,7 @@ still writing or finished; plus the control lines (ping, reconnect, resync)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -82,7 +83,7 @@ def test_resume_at_every_cut_point_gets_exactly_the_rest(
 
 def test_a_stream_says_reconnect_before_its_maximum_duration_and_pings(container: Container) -> None:
     short = container.settings.model_copy(update={"stream_max_seconds": 1.2, "stream_ping_seconds": 0.3})
-    app_container = type(container)(**{**container.__dict__, "settings": short})
+    app_container = dataclasses.replace(container, settings=short)
     with TestClient(create_app(app_container)) as client:
         auth = new_user(client)
         sid = new_session(client, auth)

@@ -35,12 +35,13 @@ from riadex.application.llm import (
     throttled_stop_check,
 )
 from riadex.application.loop_state import LoopState
-from riadex.application.ports import EventLog, RunRepository, SessionRepository, Workflow
-from riadex.application.runs import RunService, execution_name
+from riadex.application.ports import EventLog, RunEnding, RunRepository, SessionRepository, Workflow
+from riadex.application.run_events import RunEvents
+from riadex.application.runs import execution_name
 from riadex.application.sessions import DEFAULT_TITLE
 from riadex.application.tool_runner import ToolRunner
 from riadex.domain.errors import RunNotOpen
-from riadex.domain.events import EventType, append_key
+from riadex.domain.events import EventType
 from riadex.domain.models import Event, Run, RunStatus, utcnow
 
 STOP_CHECK_SECONDS = 0.5
@@ -65,10 +66,23 @@ class Budget:
     reason: str
 
 
+@dataclass(frozen=True)
+class LoopPorts:
+    """What the loop's tasks use: the stores it reads, the one event writer, the engine, and the ending
+    of a run (RunService.finish, shared with the API's cancel and the finalizer)."""
+
+    runs: RunRepository
+    sessions: SessionRepository
+    log: EventLog
+    events: RunEvents
+    workflow: Workflow
+    ending: RunEnding
+
+
 class AgentLoop:
     def __init__(
         self,
-        runs: RunService,
+        ports: LoopPorts,
         model: Callable[[], AgentModel],
         tools: ToolRunner,
         tool_specs: Sequence[ToolSpec],
@@ -76,28 +90,18 @@ class AgentLoop:
         *,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.service = runs
+        self.ports = ports
+        self._runs = ports.runs
+        self._sessions = ports.sessions
+        self._log = ports.log
+        self._events = ports.events
+        self._workflow = ports.workflow
+        self._ending = ports.ending
         self.model = model
         self.tools = tools
         self.tool_specs = tuple(tool_specs)
         self.limits = limits
         self.clock = clock
-
-    @property
-    def _runs(self) -> RunRepository:
-        return self.service.runs
-
-    @property
-    def _events(self) -> EventLog:
-        return self.service.events
-
-    @property
-    def _sessions(self) -> SessionRepository:
-        return self.service.sessions
-
-    @property
-    def _workflow(self) -> Workflow:
-        return self.service.workflow
 
     # --- plan ------------------------------------------------------------------------------------
 
@@ -202,7 +206,7 @@ class AgentLoop:
             data = {**_calling(call), "status": outcome.status, "content": outcome.content}
             data["duration_ms"] = outcome.duration_ms
             try:
-                self.service.emit_tool(run, f"tool/{call.id}/result", data)
+                self._events.tool(run, f"tool/{call.id}/result", data)
             except RunNotOpen:
                 return state.went("end")  # cancelled while the tool ran: the cancel wrote the done
         return state.went("ask" if asks else "think")
@@ -239,7 +243,7 @@ class AgentLoop:
 
     def wait_expired(self, run_id: str, state: LoopState, timeout_seconds: int | None = None) -> None:
         after = f" within {timeout_seconds} s" if timeout_seconds else " in time"
-        self.service.finish(
+        self._ending.finish(
             run_id, RunStatus.TIMED_OUT, usage=state.usage(), reason=f"the user did not answer{after}"
         )
 
@@ -282,11 +286,11 @@ class AgentLoop:
         return run if run is not None and run.status is RunStatus.RUNNING else None
 
     def _session_events(self, run: Run) -> list[Event]:
-        return self._events.read(run.session_id, 0, None)
+        return self._log.read(run.session_id, 0, None)
 
     def _run_events(self, run: Run) -> list[Event]:
         after = (run.first_seq or 1) - 1
-        return [e for e in self._events.read(run.session_id, after, None) if e.run_id == run.run_id]
+        return [e for e in self._log.read(run.session_id, after, None) if e.run_id == run.run_id]
 
     def _conversation(self, events: Sequence[Event]) -> list[ChatMessage]:
         return fit_to_budget(conversation_from_events(events), self.limits.context_tokens)
@@ -361,18 +365,11 @@ class AgentLoop:
             with contextlib.suppress(RunNotOpen):
                 data = {"code": "budget_exceeded", "message": budget.reason, "retryable": False}
                 self._append(run, EventType.ERROR, data, "budget")
-        self.service.finish(run.run_id, budget.status, usage=state.usage(), reason=budget.reason)
+        self._ending.finish(run.run_id, budget.status, usage=state.usage(), reason=budget.reason)
         return state.went("end")
 
     def _append(self, run: Run, type: EventType, data: dict[str, Any], name: str) -> Event:
-        return self._events.append(
-            run.session_id,
-            type.value,
-            data,
-            key=append_key(run.run_id, name),
-            run_id=run.run_id,
-            while_run_open=True,
-        )
+        return self._events.append(run, type, data, name)
 
 
 def _calling(call: ToolCall) -> dict[str, Any]:

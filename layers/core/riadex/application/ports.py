@@ -128,3 +128,16 @@ class ObjectStore(Protocol):
     def put_text(self, key: str, text: str) -> str:
         """Store text under key; returns a reference a client can resolve (e.g. s3://bucket/key)."""
         ...
+
+
+class RunEnding(Protocol):
+    """Ends a run exactly once (RunService): its final status, then its closing `run` and `done`."""
+
+    def finish(
+        self,
+        run_id: str,
+        status: RunStatus,
+        usage: dict[str, int] | None = None,
+        error: dict[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> Run: ...

@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from riadex.application.large_outputs import bound_tool_output
 from riadex.application.ports import EventLog, ObjectStore, RunRepository, SessionRepository, Workflow
+from riadex.application.run_events import RunEvents
 from riadex.application.sessions import get_owned_session
 from riadex.domain import ids
 from riadex.domain.errors import (
@@ -28,9 +28,8 @@ from riadex.domain.errors import (
     SessionBusy,
     TooLarge,
 )
-from riadex.domain.events import EventType, append_key, empty_usage
+from riadex.domain.events import EventType, empty_usage
 from riadex.domain.models import (
-    Event,
     Run,
     RunStatus,
     Session,
@@ -88,13 +87,14 @@ class RunService:
         workflow: Workflow,
         objects: ObjectStore,
         limits: RunLimits,
+        writer: RunEvents | None = None,
     ) -> None:
         self.sessions = sessions
         self.runs = runs
         self.events = events
         self.workflow = workflow
-        self.objects = objects
         self.limits = limits
+        self.writer = writer or RunEvents(events, objects, limits.inline_output_chars)
 
     # --- API side ---------------------------------------------------------------------------
 
@@ -155,8 +155,8 @@ class RunService:
         stored: dict[str, Any] = {"role": "user", "content": message}
         if attachments:
             stored["attachments"] = attachments
-        self._append(resumed, EventType.MESSAGE, stored, f"answer/{call_id}/message", while_open=True)
-        self.emit_tool(
+        self.writer.append(resumed, EventType.MESSAGE, stored, f"answer/{call_id}/message", while_open=True)
+        self.writer.tool(
             resumed,
             f"tool/{call_id}/result",
             {
@@ -168,7 +168,13 @@ class RunService:
                 "content": message,
             },
         )
-        self._append(resumed, EventType.RUN, {"status": RunStatus.RUNNING.value}, f"answer/{call_id}/running")
+        self.writer.append(
+            resumed,
+            EventType.RUN,
+            {"status": RunStatus.RUNNING.value},
+            f"answer/{call_id}/running",
+            while_open=False,
+        )
         if not self.workflow.resume(str(wait.get("task_token", "")), {"answered": call_id}):
             return self.finish(
                 run.run_id, RunStatus.TIMED_OUT, reason="the question to the user expired before the answer"
@@ -250,7 +256,9 @@ class RunService:
             run_id, statuses_that_can_become(RunStatus.CANCELLING), RunStatus.CANCELLING
         )
         if moved is not None:
-            self._append(moved, EventType.RUN, {"status": RunStatus.CANCELLING.value}, "cancelling")
+            self.writer.append(
+                moved, EventType.RUN, {"status": RunStatus.CANCELLING.value}, "cancelling", while_open=False
+            )
 
     # --- task side (the state machine's steps) -------------------------------------------------
 
@@ -267,16 +275,12 @@ class RunService:
         if run.status is not RunStatus.RUNNING:
             return False
         try:
-            self._append(run, EventType.RUN, {"status": RunStatus.RUNNING.value}, "running", while_open=True)
+            self.writer.append(
+                run, EventType.RUN, {"status": RunStatus.RUNNING.value}, "running", while_open=True
+            )
         except RunNotOpen:
             return False
         return True
-
-    def emit_tool(self, run: Run, name: str, data: dict[str, Any]) -> Event:
-        """A `tool` event, its output bounded (large content goes to the object store)."""
-        key = append_key(run.run_id, name)
-        bounded = bound_tool_output(run.session_id, key, data, self.objects, self.limits.inline_output_chars)
-        return self._append(run, EventType.TOOL, bounded, name, while_open=True)
 
     def fail(
         self,
@@ -291,11 +295,12 @@ class RunService:
             # A failure racing a cancel (a task cut short by it): the cancel decides.
             return self.finish(run_id, RunStatus.CANCELLED, usage=usage)
         if not run.status.is_terminal:
-            self._append(
+            self.writer.append(
                 run,
                 EventType.ERROR,
                 {"code": code, "message": message[:2000], "retryable": retryable},
                 "error",
+                while_open=False,
             )
         return self.finish(
             run_id,
@@ -368,37 +373,25 @@ class RunService:
             raise NotFound("run not found")
         return run
 
-    def _append(
-        self, run: Run, type: EventType, data: dict[str, Any], name: str, *, while_open: bool = False
-    ) -> Event:
-        return self.events.append(
-            run.session_id,
-            type.value,
-            data,
-            key=append_key(run.run_id, name),
-            run_id=run.run_id,
-            while_run_open=while_open,
-        )
-
     def _ensure_opening_events(self, run: Run, *, while_open: bool) -> None:
         """`run{queued}` first, then the user's message (docs/api.md); both once, whoever writes them."""
         if run.first_seq is not None and run.message_seq is not None:
             return
-        queued = self._append(
+        queued = self.writer.append(
             run, EventType.RUN, {"status": RunStatus.QUEUED.value}, "queued", while_open=while_open
         )
         message: dict[str, Any] = {"role": "user", "content": run.message}
         if run.attachments:
             message["attachments"] = run.attachments
-        stored = self._append(run, EventType.MESSAGE, message, "message", while_open=while_open)
+        stored = self.writer.append(run, EventType.MESSAGE, message, "message", while_open=while_open)
         self.runs.record_seqs(run.run_id, queued.seq, stored.seq)
 
     def _ensure_closing_events(self, run: Run) -> None:
         """The final `run{status}` and the one `done`, then the session is released."""
         self._ensure_opening_events(run, while_open=False)
-        self._append(run, EventType.RUN, {"status": run.status.value}, "ended")
+        self.writer.append(run, EventType.RUN, {"status": run.status.value}, "ended", while_open=False)
         done: dict[str, Any] = {"status": run.status.value, "usage": run.usage or empty_usage()}
         if run.reason:
             done["reason"] = run.reason
-        self._append(run, EventType.DONE, done, "done")
+        self.writer.append(run, EventType.DONE, done, "done", while_open=False)
         self.runs.release_session(run.session_id, run.run_id, utcnow())

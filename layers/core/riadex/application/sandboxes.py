@@ -234,7 +234,7 @@ class Sandboxes:
             record = self.records.get(session_id)
             if record is not None and record.sandbox_id == handle.sandbox_id:
                 self._lose(record, run_id)
-            raise Unavailable(LOST_MESSAGE, {"retryable": True}) from None
+            raise Unavailable(LOST_MESSAGE, retryable=True) from None
         self.records.touch(session_id, handle.sandbox_id, self.clock())
         return result
 

@@ -86,7 +86,7 @@ class ToolRunner:
             if call.name == tc.MESSAGE_NOTIFY_USER:
                 return "called", {"text": str(call.arguments.get("text", ""))}
         except Unavailable as exc:
-            if (exc.details or {}).get("retryable"):
+            if exc.retryable:
                 raise
             return "failed", {"error": exc.message}
         except SearchError as exc:

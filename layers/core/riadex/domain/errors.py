@@ -6,12 +6,19 @@ from typing import Any
 
 
 class DomainError(Exception):
-    """Base of every error a client may see: its message is safe to show."""
+    """Base of every error a client may see: its message is safe to show.
 
-    def __init__(self, message: str, details: Any = None) -> None:
+    `retryable` is the one way to say "trying again later may work": the task entrypoints turn it into
+    the state machine's `TransientError` (retried with backoff), the HTTP layer into a 503."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, details: Any = None, *, retryable: bool | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        if retryable is not None:
+            self.retryable = retryable
 
 
 class InvalidInput(DomainError):
@@ -59,4 +66,17 @@ class UnsupportedType(DomainError):
 
 
 class Unavailable(DomainError):
-    """A dependency (the session's sandbox) cannot serve the request now; retrying may work (503)."""
+    """A dependency (the session's sandbox) cannot serve the request now (503). When `retryable`, the
+    details say so too, for the client."""
+
+    def __init__(self, message: str, details: Any = None, *, retryable: bool = False) -> None:
+        if retryable:
+            details = {**(details if isinstance(details, dict) else {}), "retryable": True}
+        super().__init__(message, details, retryable=retryable)
+
+
+class StorageUnavailable(Unavailable):
+    """The database failed or throttled a request (the adapters translate their driver's errors)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"storage unavailable: {message}", retryable=True)

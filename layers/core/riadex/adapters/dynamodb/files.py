@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pynamodb.exceptions import DoesNotExist
 
+from riadex.adapters.dynamodb.errors import storage_errors
 from riadex.adapters.dynamodb.tables import FileItem
 from riadex.application.files import StoredFile
 from riadex.domain.models import iso
@@ -26,6 +27,7 @@ def _of(item: FileItem) -> StoredFile:
     )
 
 
+@storage_errors
 class DynamoFileRepository:
     def add(self, file: StoredFile) -> None:
         FileItem(

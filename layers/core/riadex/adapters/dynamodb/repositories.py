@@ -14,6 +14,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
+from riadex.adapters.dynamodb.errors import storage_errors
 from riadex.adapters.dynamodb.tables import EventItem, RunItem, SandboxMap, SessionItem, UserItem
 from riadex.domain.errors import InvalidInput, NotFound, RunNotOpen
 from riadex.domain.models import (
@@ -33,6 +34,7 @@ def _parse(ts: str) -> datetime:
     return datetime.fromisoformat(ts.replace("Z", "+00:00"))
 
 
+@storage_errors
 class DynamoUserRepository:
     def add(self, user: User) -> None:
         UserItem(user_id=user.user_id, name=user.name, created_at=iso(user.created_at)).save(
@@ -80,6 +82,7 @@ def decode_cursor(cursor: str, expected_keys: set[str]) -> dict[str, Any]:
     return key
 
 
+@storage_errors
 class DynamoSessionRepository:
     _CURSOR_KEYS = {"session_id", "owner_id", "created_at"}
 
@@ -149,6 +152,7 @@ def _event_from_item(item: EventItem) -> Event:
     )
 
 
+@storage_errors
 class DynamoEventLog:
     """The session log (docs/api.md): one item per event, seq allocated by a transaction.
 

@@ -12,6 +12,7 @@ from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from riadex.adapters.dynamodb.errors import storage_errors
 from riadex.adapters.dynamodb.repositories import _parse
 from riadex.adapters.dynamodb.tables import RunItem, SessionItem
 from riadex.domain.errors import AlreadyExists, NotFound, SessionBusy
@@ -47,6 +48,7 @@ def _codes(error: TransactWriteError) -> list[str | None]:
     return [reason.code if reason else None for reason in error.cancellation_reasons]
 
 
+@storage_errors
 class DynamoRunRepository:
     def create(self, run: Run) -> None:
         item = RunItem(

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.expressions.condition import Condition
 
+from riadex.adapters.dynamodb.errors import storage_errors
 from riadex.adapters.dynamodb.tables import SandboxMap, SessionItem
 from riadex.domain.errors import NotFound
 from riadex.domain.models import iso
@@ -81,6 +82,7 @@ class SsmSecrets:
             self._ssm.delete_parameter(Name=ref)
 
 
+@storage_errors
 class DynamoSandboxRecords:
     def __init__(self, secrets: SecretStore | None = None) -> None:
         self._secrets = secrets or InlineSecrets()

@@ -72,7 +72,7 @@ def _raise_for(response: httpx.Response) -> None:
         raise SandboxUnreachable("the sandbox refused its secret")
     if 400 <= status < 500:
         raise InvalidInput(message, {"code": code})
-    raise Unavailable(message, {"code": code, "retryable": status in (502, 503, 504) and not answered})
+    raise Unavailable(message, {"code": code}, retryable=status in (502, 503, 504) and not answered)
 
 
 def _data(response: httpx.Response) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def request(
         except httpx.TimeoutException:
             if attempt + 1 < attempts:
                 continue
-            raise Unavailable("the sandbox did not answer in time", {"retryable": True}) from None
+            raise Unavailable("the sandbox did not answer in time", retryable=True) from None
         except httpx.TransportError as exc:
             # Refused, reset or cut mid-answer: nobody is serving there any more.
             if attempt + 1 < attempts:
@@ -135,7 +135,7 @@ def download(handle: SandboxHandle, file: str, timeout: float = 60.0) -> bytes:
     try:
         response = _send(handle, "GET", "/file/download", timeout, params={"file": file})
     except httpx.TimeoutException:
-        raise Unavailable("the sandbox did not answer in time", {"retryable": True}) from None
+        raise Unavailable("the sandbox did not answer in time", retryable=True) from None
     except httpx.TransportError as exc:
         raise SandboxUnreachable(str(exc) or type(exc).__name__) from None
     if response.status_code >= 400:

@@ -14,12 +14,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from pynamodb.exceptions import PynamoDBException
-
 from riadex.application.agent_loop import AgentLoop
 from riadex.application.llm import ModelError
 from riadex.application.loop_state import LoopState
-from riadex.domain.errors import RunNotOpen, Unavailable
+from riadex.domain.errors import DomainError, RunNotOpen
 from riadex.entrypoints.tasks.handlers import Handler, TransientError
 
 
@@ -37,12 +35,10 @@ def _named_errors() -> Iterator[None]:
         if exc.retryable:
             raise TransientError(f"the model provider is unavailable: {exc.message}") from exc
         raise ModelFailed(exc.message) from exc
-    except Unavailable as exc:
-        if isinstance(exc.details, dict) and exc.details.get("retryable"):
+    except DomainError as exc:
+        if exc.retryable:
             raise TransientError(exc.message) from exc
         raise
-    except PynamoDBException as exc:
-        raise TransientError(str(exc)) from exc
 
 
 def _ended(event: dict[str, Any]) -> dict[str, Any]:

@@ -12,10 +12,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from pynamodb.exceptions import PynamoDBException
-
 from riadex.application.loop_state import LoopState
 from riadex.application.runs import RunService
+from riadex.domain.errors import DomainError
 from riadex.domain.models import RunStatus
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -26,11 +25,14 @@ class TransientError(Exception):
 
 
 @contextmanager
-def _transient_storage_errors() -> Iterator[None]:
+def transient_errors() -> Iterator[None]:
+    """A domain error that says `retryable` becomes the state machine's TransientError."""
     try:
         yield
-    except PynamoDBException as exc:
-        raise TransientError(str(exc)) from exc
+    except DomainError as exc:
+        if exc.retryable:
+            raise TransientError(exc.message) from exc
+        raise
 
 
 def _error_message(error: dict[str, Any]) -> tuple[str, str]:
@@ -49,12 +51,12 @@ def make_handlers(service: Callable[[], RunService]) -> dict[str, Handler]:
     """The handlers by function name; `service` is called per invocation (built once per container)."""
 
     def start_run(event: dict[str, Any], _: Any) -> dict[str, Any]:
-        with _transient_storage_errors():
+        with transient_errors():
             return {"proceed": service().start(event["run_id"])}
 
     def finish_run(event: dict[str, Any], _: Any) -> dict[str, Any]:
         usage = event.get("usage") or (LoopState.of(event["loop"]).usage() if "loop" in event else None)
-        with _transient_storage_errors():
+        with transient_errors():
             run = service().finish(event["run_id"], RunStatus.COMPLETED, usage=usage)
         return {"status": run.status.value}
 
@@ -64,7 +66,7 @@ def make_handlers(service: Callable[[], RunService]) -> dict[str, Handler]:
         retryable = code == "TransientError"
         if retryable:  # the state machine's retries are used up
             code, message = "retries_exhausted", f"{message} (gave up after retries; try again later)"
-        with _transient_storage_errors():
+        with transient_errors():
             run = service().fail(event["run_id"], _snake(code), message, retryable=retryable, usage=usage)
         return {"status": run.status.value}
 
@@ -72,7 +74,7 @@ def make_handlers(service: Callable[[], RunService]) -> dict[str, Handler]:
         """EventBridge "Step Functions Execution Status Change": the execution name is the run id."""
         detail = event.get("detail") or {}
         cause = detail.get("cause") or detail.get("error")
-        with _transient_storage_errors():
+        with transient_errors():
             run = service().finalize_execution(str(detail.get("name", "")), str(detail.get("status")), cause)
         return {"status": run.status.value if run else None}
 

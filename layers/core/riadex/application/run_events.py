@@ -1,0 +1,45 @@
+"""The one way a use case writes a run's events: `RunEvents.append` under the run's fixed append keys.
+
+Every write of a run goes through here — the API's (queued, the user's message, an answer, a cancel),
+the loop's tasks (plan, steps, deltas, messages, tool calls and results) and the closing `run`/`done` —
+so the rules live in one place:
+- the key is `<run_id>/<name>`: a retried write stores once and returns what the first one stored;
+- `while_open` (the default) makes the write conditional on the run still being open, atomically: a
+  write that lost the race with a cancel raises RunNotOpen and stores nothing. Only the closing events
+  (and the opening ones a finisher fills in) are written without it;
+- a `tool` event's content is bounded: the large part goes to the object store (`tool`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from riadex.application.large_outputs import bound_tool_output
+from riadex.application.ports import EventLog, ObjectStore
+from riadex.domain.events import EventType, append_key
+from riadex.domain.models import Event, Run
+
+
+class RunEvents:
+    def __init__(self, log: EventLog, objects: ObjectStore, inline_output_chars: int) -> None:
+        self.log = log
+        self._objects = objects
+        self._inline = inline_output_chars
+
+    def append(
+        self, run: Run, type: EventType, data: dict[str, Any], name: str, *, while_open: bool = True
+    ) -> Event:
+        return self.log.append(
+            run.session_id,
+            type.value,
+            data,
+            key=append_key(run.run_id, name),
+            run_id=run.run_id,
+            while_run_open=while_open,
+        )
+
+    def tool(self, run: Run, name: str, data: dict[str, Any]) -> Event:
+        """A `tool` event of the open run, its output bounded (large content goes to the object store)."""
+        key = append_key(run.run_id, name)
+        bounded = bound_tool_output(run.session_id, key, data, self._objects, self._inline)
+        return self.append(run, EventType.TOOL, bounded, name)
