@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from riadex.application.llm import ChatMessage, ToolCall
@@ -47,43 +47,50 @@ def render_tool_content(status: str, content: Any) -> str:
 
 
 def conversation_from_events(events: Iterable[Event]) -> list[ChatMessage]:
-    ordered = sorted(events, key=lambda e: e.seq)
-    results: dict[str, str] = {}
-    for event in ordered:
-        if event.type == "tool" and event.data.get("status") in {"called", "failed"}:
-            call_id = str(event.data.get("tool_call_id", ""))
-            results[call_id] = render_tool_content(str(event.data["status"]), event.data.get("content"))
+    builder = ConversationBuilder()
+    builder.feed(sorted(events, key=lambda e: e.seq))
+    return builder.messages()
 
-    out: list[ChatMessage] = []
-    open_calls: list[ToolCall] = []  # calls of the latest assistant turn, results not yet placed
-    answered: set[str] = set()  # open calls whose result event has been seen so far
-    held: list[ChatMessage] = []  # user messages that arrived while calls were open
 
-    def close_calls() -> None:
-        for call in open_calls:
-            out.append(
-                ChatMessage(role="tool", content=results.get(call.id, NO_RESULT), tool_call_id=call.id)
-            )
-        open_calls.clear()
-        answered.clear()
-        out.extend(held)
-        held.clear()
+@dataclass
+class ConversationBuilder:
+    """The conversation folded one event at a time, so a step feeds only what it has not seen.
 
-    for event in ordered:
+    Its state is small (the messages so far and the calls still open) and round-trips through
+    `to_dict`/`of`, which is what the run keeps between the loop's tasks. A tool result is looked up
+    when its call is closed (the next model turn, a new run, or `messages()`), so a result must be fed
+    before the turn that follows its call — which is how the loop writes them.
+    """
+
+    out: list[ChatMessage] = field(default_factory=list)
+    open_calls: list[ToolCall] = field(default_factory=list)
+    """Calls of the latest assistant turn whose results are not placed yet."""
+    answered: set[str] = field(default_factory=set)
+    held: list[ChatMessage] = field(default_factory=list)
+    """User messages that arrived while calls were open (the answer to an ask)."""
+    results: dict[str, str] = field(default_factory=dict)
+    """Rendered results of the open calls."""
+
+    def feed(self, events: Iterable[Event]) -> None:
+        for event in events:
+            self.add(event)
+
+    def add(self, event: Event) -> None:
         data = event.data
-        if event.type == "run" and data.get("status") == "queued":
-            close_calls()  # a new run: calls a cancelled run left open are over (NO_RESULT)
+        if event.type == "tool" and data.get("status") in {"called", "failed"}:
+            call_id = str(data.get("tool_call_id", ""))
+            self.results[call_id] = render_tool_content(str(data["status"]), data.get("content"))
+            self.answered.add(call_id)
+        elif event.type == "run" and data.get("status") == "queued":
+            self._close()  # a new run: calls a cancelled run left open are over (NO_RESULT)
         elif event.type == "message":
             role = data.get("role")
             content = str(data.get("content", ""))
             if role == "user":
-                if open_calls:
-                    held.append(ChatMessage(role="user", content=content))
-                else:
-                    out.append(ChatMessage(role="user", content=content))
+                (self.held if self.open_calls else self.out).append(ChatMessage(role="user", content=content))
             elif role == "assistant":
-                close_calls()
-                out.append(ChatMessage(role="assistant", content=content))
+                self._close()
+                self.out.append(ChatMessage(role="assistant", content=content))
         elif event.type == "tool" and data.get("status") == "calling":
             args = data.get("args")
             call = ToolCall(
@@ -91,21 +98,82 @@ def conversation_from_events(events: Iterable[Event]) -> list[ChatMessage]:
                 name=str(data.get("function", data.get("name", ""))),
                 arguments=args if isinstance(args, dict) else {},
             )
-            if open_calls and all(c.id in answered for c in open_calls):
-                close_calls()  # a new model turn: the previous calls were all answered first
-            last = out[-1] if out else None
-            if open_calls or (last is not None and last.role == "assistant" and not held):
+            if self.open_calls and all(c.id in self.answered for c in self.open_calls):
+                self._close()  # a new model turn: the previous calls were all answered first
+            last = self.out[-1] if self.out else None
+            if self.open_calls or (last is not None and last.role == "assistant" and not self.held):
                 # Extend the assistant turn just before (its text, or its earlier calls in this batch).
                 assert last is not None
-                out[-1] = replace(last, tool_calls=(*last.tool_calls, call))
+                self.out[-1] = replace(last, tool_calls=(*last.tool_calls, call))
             else:
-                close_calls()
-                out.append(ChatMessage(role="assistant", content="", tool_calls=(call,)))
-            open_calls.append(call)
-        elif event.type == "tool" and data.get("status") in {"called", "failed"}:
-            answered.add(str(data.get("tool_call_id", "")))
-    close_calls()
+                self._close()
+                self.out.append(ChatMessage(role="assistant", content="", tool_calls=(call,)))
+            self.open_calls.append(call)
+
+    def messages(self) -> list[ChatMessage]:
+        """The conversation as a model reads it now: open calls answered (or said to have none)."""
+        copy = ConversationBuilder(
+            list(self.out), list(self.open_calls), set(self.answered), list(self.held), dict(self.results)
+        )
+        copy._close()
+        return copy.out
+
+    def _close(self) -> None:
+        for call in self.open_calls:
+            content = self.results.get(call.id, NO_RESULT)
+            self.out.append(ChatMessage(role="tool", content=content, tool_call_id=call.id))
+        self.open_calls.clear()
+        self.answered.clear()
+        self.results.clear()
+        self.out.extend(self.held)
+        self.held.clear()
+
+    # --- the snapshot the run keeps ------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out": [_message_dict(m) for m in self.out],
+            "open": [_call_dict(c) for c in self.open_calls],
+            "answered": sorted(self.answered),
+            "held": [_message_dict(m) for m in self.held],
+            "results": self.results,
+        }
+
+    @classmethod
+    def of(cls, raw: dict[str, Any]) -> ConversationBuilder:
+        return cls(
+            out=[_message_of(m) for m in raw.get("out", [])],
+            open_calls=[_call_of(c) for c in raw.get("open", [])],
+            answered=set(raw.get("answered", [])),
+            held=[_message_of(m) for m in raw.get("held", [])],
+            results=dict(raw.get("results", {})),
+        )
+
+
+def _call_dict(call: ToolCall) -> dict[str, Any]:
+    return {"id": call.id, "name": call.name, "args": call.arguments}
+
+
+def _call_of(raw: dict[str, Any]) -> ToolCall:
+    return ToolCall(id=str(raw["id"]), name=str(raw["name"]), arguments=dict(raw.get("args") or {}))
+
+
+def _message_dict(message: ChatMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        out["calls"] = [_call_dict(c) for c in message.tool_calls]
+    if message.tool_call_id is not None:
+        out["call_id"] = message.tool_call_id
     return out
+
+
+def _message_of(raw: dict[str, Any]) -> ChatMessage:
+    return ChatMessage(
+        role=raw["role"],
+        content=str(raw.get("content", "")),
+        tool_calls=tuple(_call_of(c) for c in raw.get("calls", [])),
+        tool_call_id=raw.get("call_id"),
+    )
 
 
 def estimate_tokens(messages: Sequence[ChatMessage]) -> int:
