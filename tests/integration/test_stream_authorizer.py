@@ -6,7 +6,7 @@ import importlib.util
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from jwt.algorithms import RSAAlgorithm
 from riadex.adapters.auth.cognito import subject_from_request_context
 from riadex.adapters.auth.cognito_jwt import CognitoJwtVerifier
 from riadex.config import get_settings
+from riadex.domain.errors import Unauthorized
 from riadex.entrypoints.authorizer import Denied, authorize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,38 +90,48 @@ def test_header_token_and_access_tokens_are_allowed(jwks_url: str) -> None:
     assert authorize(_event(header=f"Bearer {access}"), verifier)["principalId"] == "user-sub-1"
 
 
-@pytest.mark.parametrize(
-    "token",
-    [
-        None,
-        "not-a-jwt",
-        _token(key=OTHER_KEY),
-        _token(kid="unknown"),
-        _token(iss="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other"),
-        _token(aud="another-client"),
-        _token(exp=int(time.time()) - 10),
-        _token(token_use="refresh"),
-        _token(token_use=None),
-        jwt.encode(
-            {"sub": "x", "iss": ISSUER, "token_use": "id", "aud": CLIENT, "exp": 9999999999}, "k" * 32
-        ),
-    ],
-    ids=[
-        "none",
-        "garbage",
-        "wrong-key",
-        "unknown-kid",
-        "wrong-issuer",
-        "wrong-client",
-        "expired",
-        "refresh",
-        "no-token-use",
-        "hs256",
-    ],
-)
-def test_refused_with_401(jwks_url: str, token: str | None) -> None:
+def _hs256() -> str:
+    claims = {"sub": "x", "iss": ISSUER, "token_use": "id", "aud": CLIENT, "exp": int(time.time()) + 600}
+    return jwt.encode(claims, "k" * 32, headers={"kid": "k1"})
+
+
+# Each token is minted when its case runs (valid for 10 minutes from then), so only the one property
+# under test is wrong, and the refusal must name that property.
+REFUSED: dict[str, tuple[Callable[[], str], str]] = {
+    "garbage": (lambda: "not-a-jwt", "malformed token"),
+    "wrong-key": (lambda: _token(key=OTHER_KEY), "bad signature"),
+    "unknown-kid": (lambda: _token(kid="unknown"), "unknown signing key"),
+    "wrong-issuer": (
+        lambda: _token(iss="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other"),
+        "wrong issuer",
+    ),
+    "wrong-client": (lambda: _token(aud="another-client"), "token of another app client"),
+    "wrong-access-client": (
+        lambda: _token(token_use="access", aud=None, client_id="another-client"),
+        "token of another app client",
+    ),
+    "expired": (lambda: _token(exp=int(time.time()) - 10), "token has expired"),
+    "refresh": (lambda: _token(token_use="refresh"), "token_use must be id or access"),
+    "no-token-use": (lambda: _token(token_use=None), "missing claim token_use"),
+    "hs256": (_hs256, "algorithm not allowed"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_refused_with_401_for_the_right_reason(jwks_url: str, case: str) -> None:
+    mint, reason = REFUSED[case]
+    token = mint()
+    verifier = CognitoJwtVerifier(ISSUER, [CLIENT], jwks_url)
+    with pytest.raises(Unauthorized) as refused:
+        verifier.verify(token)
+    assert str(refused.value) == reason
+    with pytest.raises(Denied, match=r"^Unauthorized$"):  # API Gateway's 401 needs exactly this message
+        authorize(_event(token), verifier)
+
+
+def test_no_token_is_refused_with_401(jwks_url: str) -> None:
     with pytest.raises(Denied, match=r"^Unauthorized$"):
-        authorize(_event(token), CognitoJwtVerifier(ISSUER, [CLIENT], jwks_url))
+        authorize(_event(None), CognitoJwtVerifier(ISSUER, [CLIENT], jwks_url))
 
 
 def test_the_function_entry_builds_from_its_environment(

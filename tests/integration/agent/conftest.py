@@ -23,6 +23,7 @@ from riadex.entrypoints.tasks.agent_handlers import make_agent_handlers
 from riadex.entrypoints.tasks.handlers import make_handlers
 from tests.conftest import make_settings
 from tests.integration.runs.conftest import FAST_STREAMS, lambda_server  # noqa: F401 - a fixture
+from tests.support import settle
 
 AgentFactory = Callable[..., tuple[Container, TestClient]]
 
@@ -39,6 +40,8 @@ def agent_stack(
     started: list[tuple[LocalAgent, Container, TestClient]] = []
 
     def build(**overrides: Any) -> tuple[Container, TestClient]:
+        if overrides.get("sandbox_jail", "auto") != "none" and shutil.which("bwrap") is None:
+            pytest.skip("bubblewrap (bwrap) is missing, the agent's sandbox jail: apt-get install bubblewrap")
         name = f"ag{uuid.uuid4().hex[:10]}"
         data_dir = tmp_path_factory.mktemp(name)
         settings: Settings = make_settings(
@@ -47,7 +50,6 @@ def agent_stack(
             objects_bucket=f"{name}-objects",
             data_dir=data_dir,
             **{
-                "sandbox_jail": "none" if shutil.which("bwrap") is None else "auto",
                 **FAST_STREAMS,
                 **overrides,
             },
@@ -60,6 +62,7 @@ def agent_stack(
         agent = LocalAgent(lambda_server, settings.aws_region, name, handlers)
         agent.watcher.interval = 0.1
         agent.start()
+        settle.register(agent)
         client = TestClient(create_app(container), raise_server_exceptions=False)
         client.__enter__()
         started.append((agent, container, client))
@@ -68,5 +71,6 @@ def agent_stack(
     yield build
     for agent, container, client in started:
         client.__exit__(None, None, None)
+        settle.unregister(agent)
         agent.stop()
         container.sandboxes.provider.release_all()  # type: ignore[attr-defined]

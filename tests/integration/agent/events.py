@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from riadex.bootstrap import Container
 from riadex.domain.models import Event
+from tests.support.settle import settle
 
 
 def new_user(client: TestClient, name: str = "ada") -> dict[str, str]:
@@ -41,8 +42,10 @@ def wait_until(container: Container, sid: str, predicate: Any, timeout: float = 
 
 
 def wait_for_done(container: Container, sid: str, run_id: str, timeout: float = 60) -> list[Event]:
+    """The session's events once the run's `done` is written and its executions have ended and been
+    finalized (nothing can write to the run afterwards)."""
     wait_until(container, sid, lambda es: any(e.type == "done" and e.run_id == run_id for e in es), timeout)
-    time.sleep(0.3)  # anything written after the done would show up now
+    settle(container.settings.state_machine_arn, run_id, timeout)
     return container.events.read(sid, 0, None)
 
 

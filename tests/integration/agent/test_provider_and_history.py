@@ -3,12 +3,8 @@ slowly, and a run long enough to continue in a second execution."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import boto3
-
-from riadex.adapters.stepfunctions.workflow import execution_arn
 from tests.integration.agent.conftest import AgentFactory
 from tests.integration.agent.events import (
     check_invariants,
@@ -21,6 +17,7 @@ from tests.integration.agent.events import (
 )
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.llm_script import Failure, Item, Reply, ScriptedToolCall
+from tests.support.settle import settle
 
 
 def test_a_provider_that_keeps_failing_is_retried_then_the_run_fails(agent_stack: AgentFactory) -> None:
@@ -77,17 +74,8 @@ def test_a_long_run_continues_in_new_executions_with_its_counters(agent_stack: A
     assert run.execution.startswith(f"{run_id}-")
     continuations = int(run.execution.rsplit("-", 1)[1])
     assert continuations >= 2
-    sfn = boto3.client("stepfunctions", region_name="us-east-1")
-    arn = container.settings.state_machine_arn
-    assert arn is not None
+    # wait_for_done waited for every execution's end: each handed over, none died.
     names = [run_id] + [f"{run_id}-{n}" for n in range(1, continuations + 1)]
-    deadline = time.monotonic() + 10
-    statuses: list[str] = []
-    while time.monotonic() < deadline:
-        statuses = [sfn.describe_execution(executionArn=execution_arn(arn, n))["status"] for n in names]
-        if "RUNNING" not in statuses:
-            break
-        time.sleep(0.1)
-    assert statuses == ["SUCCEEDED"] * len(names)
-    time.sleep(0.5)  # the watcher has looked at every execution: the handovers were no deaths
+    statuses = settle(container.settings.state_machine_arn, run_id)
+    assert statuses == dict.fromkeys(names, "SUCCEEDED")
     assert [e.type for e in container.events.read(sid, 0, None)].count("done") == 1

@@ -24,6 +24,7 @@ from riadex.entrypoints.local.lambda_invoke import LambdaInvokeServer
 from riadex.entrypoints.tasks.agent_handlers import make_agent_handlers
 from riadex.entrypoints.tasks.handlers import make_handlers
 from tests.conftest import make_settings
+from tests.support import settle
 
 FAST_STREAMS = {
     "stream_poll_fast_seconds": 0.02,
@@ -72,7 +73,9 @@ def agent(container: Container, lambda_server: LambdaInvokeServer) -> Iterator[L
     running = LocalAgent(lambda_server, container.settings.aws_region, name, handlers)
     running.watcher.interval = 0.1
     running.start()
+    settle.register(running)
     yield running
+    settle.unregister(running)
     running.stop()
     container.sandboxes.provider.release_all()  # type: ignore[attr-defined]
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from riadex.adapters.stepfunctions.workflow import execution_arn
 from riadex.bootstrap import Container
-from riadex.entrypoints.local.agent_workflow import FINAL_STATUSES, LocalAgent
+from riadex.entrypoints.local.agent_workflow import LocalAgent
 from tests.integration.runs.helpers import (
     new_session,
     new_user,
@@ -22,6 +22,7 @@ from tests.integration.runs.helpers import (
     wait_for_done,
     wait_for_status,
 )
+from tests.support.settle import settle
 
 
 def _sfn() -> Any:
@@ -40,19 +41,9 @@ def _execution_status(container: Container, run_id: str) -> str:
     return "RUNNING"
 
 
-def _settled(container: Container, agent: LocalAgent, run_id: str) -> str:
-    """The execution has ended and, if it ended FAILED/TIMED_OUT/ABORTED, the watcher has finalized it:
-    nothing more can write to the run afterwards. Returns the execution's status."""
-    status = _execution_status(container, run_id)
-    assert status != "RUNNING", f"{run_id}'s execution never ended"
-    arn = container.settings.state_machine_arn
-    assert arn is not None
-    if status in FINAL_STATUSES:
-        deadline = time.monotonic() + 20
-        while execution_arn(arn, run_id) not in agent.watcher.seen:
-            assert time.monotonic() < deadline, f"the watcher never finalized {run_id}"
-            time.sleep(0.05)
-    return status
+def _settled(container: Container, run_id: str) -> str:
+    """The execution's status once it has ended and been finalized: nothing can write to the run after."""
+    return settle(container.settings.state_machine_arn, run_id)[run_id]
 
 
 def _summary(events: list[Any], run_id: str) -> list[tuple[str, Any]]:
@@ -127,7 +118,7 @@ def test_a_busy_session_answers_409_and_cancel_of_a_running_run_ends_it(
         ("run", "cancelled"),
         ("done", "cancelled"),
     ]
-    assert _settled(container, agent, run_id) == "ABORTED"
+    assert _settled(container, run_id) == "ABORTED"
     assert [e.type for e in container.events.read(sid, 0, None)].count("done") == 1
     assert send(client, auth, sid, "after cancel").status_code == 202
 
@@ -153,7 +144,7 @@ def test_cancel_of_a_queued_run_is_immediate_and_it_never_runs(
         gate.set()
         agent.server.register(f"{agent.prefix}start-run", start_run)
     wait_for_done(container, sid, run_id)
-    assert _settled(container, agent, run_id) == "ABORTED"  # the cancel stopped it
+    assert _settled(container, run_id) == "ABORTED"  # the cancel stopped it
     events = container.events.read(sid, 0, None)
     assert _summary(events, run_id) == [
         ("run", "queued"),
@@ -202,7 +193,7 @@ def test_a_failing_model_ends_with_error_and_done_failed(
     assert not error.data["retryable"]
     assert "the provider said no" in error.data["message"]
     assert _summary(events, run_id)[-2:] == [("run", "failed"), ("done", "failed")]
-    assert _settled(container, agent, run_id) == "FAILED"  # and the watcher finalized it: nothing new
+    assert _settled(container, run_id) == "FAILED"  # and the watcher finalized it: nothing new
     assert [e.type for e in container.events.read(sid, 0, None)].count("done") == 1
     run = client.get(f"/api/v1/runs/{run_id}", headers=auth).json()["data"]
     assert run["error"]["code"] == "model_failed"
@@ -212,7 +203,7 @@ def _stopped_from_outside_ends_cancelled(
     client: TestClient, container: Container, agent: LocalAgent, auth: dict[str, str], sid: str, run_id: str
 ) -> None:
     wait_for_done(container, sid, run_id)
-    assert _settled(container, agent, run_id) == "ABORTED"
+    assert _settled(container, run_id) == "ABORTED"
     events = container.events.read(sid, 0, None)
     dones = [e.data for e in events if e.type == "done"]
     assert len(dones) == 1

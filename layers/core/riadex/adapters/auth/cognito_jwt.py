@@ -31,9 +31,14 @@ class CognitoJwtVerifier:
         )
 
     def verify(self, token: str) -> str:
-        """The token's subject (`sub`); Unauthorized for anything that does not verify."""
+        """The token's subject (`sub`); Unauthorized naming what failed for anything that does not verify."""
         try:
             key = self._jwks.get_signing_key_from_jwt(token).key
+        except jwt.DecodeError:
+            raise Unauthorized("malformed token") from None
+        except jwt.PyJWKClientError:
+            raise Unauthorized("unknown signing key") from None
+        try:
             claims = jwt.decode(
                 token,
                 key,
@@ -43,11 +48,22 @@ class CognitoJwtVerifier:
             )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("token has expired") from None
-        except (jwt.PyJWKClientError, jwt.InvalidTokenError):
+        except jwt.InvalidSignatureError:
+            raise Unauthorized("bad signature") from None
+        except jwt.InvalidAlgorithmError:
+            raise Unauthorized("algorithm not allowed") from None
+        except jwt.InvalidIssuerError:
+            raise Unauthorized("wrong issuer") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise Unauthorized(f"missing claim {exc.claim}") from None
+        except jwt.InvalidTokenError:
             raise Unauthorized("invalid token") from None
-        client = {"id": claims.get("aud"), "access": claims.get("client_id")}.get(claims["token_use"])
+        client_claim = {"id": "aud", "access": "client_id"}.get(claims["token_use"])
+        if client_claim is None:
+            raise Unauthorized("token_use must be id or access")
+        client = claims.get(client_claim)
         if client not in self.client_ids:
-            raise Unauthorized("invalid token")
+            raise Unauthorized("token of another app client")
         subject = claims["sub"]
         if not isinstance(subject, str) or not subject:
             raise Unauthorized("invalid token")
