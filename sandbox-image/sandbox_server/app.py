@@ -191,14 +191,16 @@ def _file_routes(app: FastAPI, sb: Sandbox) -> None:
 
     @app.post("/file/find")
     def file_find(body: FileFind) -> dict[str, Any]:
-        return ok(files.find(sb.path(body.path, body.allow_outside), body.glob))
+        confine = None if body.allow_outside else sb.config.workspace
+        return ok(files.find(sb.path(body.path, body.allow_outside), body.glob, confine))
 
     @app.post("/file/search")
     def file_search(body: FileSearch) -> dict[str, Any]:
         if (body.file is None) == (body.path is None):
             raise ToolError(400, "invalid_input", "give exactly one of 'file' or 'path'")
         target = sb.path(body.file or body.path or "", body.allow_outside)
-        return ok(files.search(target, body.regex, body.glob))
+        confine = None if body.allow_outside else sb.config.workspace
+        return ok(files.search(target, body.regex, body.glob, confine))
 
     @app.post("/file/upload")
     async def file_upload(request: Request) -> dict[str, Any]:

@@ -88,15 +88,29 @@ def replace(path: Path, old: str, new: str) -> dict[str, Any]:
     return {"file": str(path), "replaced": count}
 
 
-def find(root: Path, pattern: str) -> dict[str, Any]:
+def _check_glob(pattern: str) -> None:
     if not pattern or Path(pattern).is_absolute() or ".." in Path(pattern).parts:
         raise ToolError(400, "invalid_input", "glob must be a relative pattern without '..'")
+
+
+def _inside(path: Path, confine: Path | None) -> bool:
+    """A match reached through a symlink may lie outside the workspace: it is left out."""
+    if confine is None:
+        return True
+    real = Path(os.path.realpath(path))
+    return real == confine or confine in real.parents
+
+
+def find(root: Path, pattern: str, confine: Path | None = None) -> dict[str, Any]:
+    _check_glob(pattern)
     with os_errors(root):
         if not root.is_dir():
             raise ToolError(400, "not_a_directory", f"{root} is not a directory")
         found: list[str] = []
         truncated = False
         for match in root.glob(pattern):
+            if not _inside(match, confine):
+                continue
             if len(found) >= MAX_RESULTS:
                 truncated = True
                 break
@@ -109,14 +123,19 @@ def _is_binary(path: Path) -> bool:
         return b"\0" in handle.read(8192)
 
 
-def search(target: Path, regex: str, pattern: str) -> dict[str, Any]:
+def search(target: Path, regex: str, pattern: str, confine: Path | None = None) -> dict[str, Any]:
+    """Lines matching `regex` in a file, or in the files of a tree matching `pattern` (a relative glob
+    without `..`; with `confine`, matches resolving outside it are left out)."""
+    _check_glob(pattern)
     try:
         compiled = re.compile(regex)
     except re.error as exc:
         raise ToolError(400, "invalid_input", f"bad regex: {exc}") from exc
     with os_errors(target):
         if target.is_dir():
-            candidates: Iterator[Path] = (p for p in sorted(target.glob(pattern)) if p.is_file())
+            candidates: Iterator[Path] = (
+                p for p in sorted(target.glob(pattern)) if p.is_file() and _inside(p, confine)
+            )
         elif target.exists():
             candidates = iter([target])
         else:

@@ -66,3 +66,96 @@ def test_large_files_bypass_the_lambda_payload_limit() -> None:
     cors = resources["ObjectsBucket"]["Properties"]["CorsConfiguration"]
     rule = cors["Fn::If"][1]["CorsRules"][0]
     assert set(rule["AllowedMethods"]) == {"GET", "POST"}
+
+
+# --- Secure by default --------------------------------------------------------------------------
+
+
+def _resources() -> dict[str, Any]:
+    resources: dict[str, Any] = translated()["Resources"]
+    return resources
+
+
+def _of_type(kind: str) -> dict[str, Any]:
+    return {name: r for name, r in _resources().items() if r["Type"] == kind}
+
+
+def test_self_sign_up_is_off_unless_asked_for() -> None:
+    template = translated()
+    assert template["Parameters"]["SelfSignUp"]["Default"] == "false"
+    config = _resources()["UserPool"]["Properties"]["AdminCreateUserConfig"]
+    assert config["AllowAdminCreateUserOnly"] == {"Fn::If": ["AllowsSelfSignUp", False, True]}
+    assert template["Conditions"]["AllowsSelfSignUp"] == {"Fn::Equals": [{"Ref": "SelfSignUp"}, "true"]}
+
+
+def test_the_stage_is_throttled() -> None:
+    (stage,) = _of_type("AWS::ApiGateway::Stage").values()
+    (setting,) = stage["Properties"]["MethodSettings"]
+    assert (setting["ResourcePath"], setting["HttpMethod"]) == ("/*", "*")
+    assert setting["ThrottlingRateLimit"] == {"Ref": "ApiThrottleRateLimit"}
+    assert setting["ThrottlingBurstLimit"] == {"Ref": "ApiThrottleBurstLimit"}
+
+
+def test_functions_that_start_sandboxes_have_reserved_concurrency() -> None:
+    for name in ("AcquireSandboxFunction", "ActFunction"):
+        props = _resources()[name]["Properties"]
+        assert props["ReservedConcurrentExecutions"] == {"Ref": "SandboxReservedConcurrency"}, name
+
+
+def _statements() -> list[tuple[str, dict[str, Any]]]:
+    found: list[tuple[str, dict[str, Any]]] = []
+    for name, resource in _resources().items():
+        props = resource.get("Properties", {})
+        documents = []
+        if resource["Type"] == "AWS::IAM::Role":
+            documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
+        if resource["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::S3::BucketPolicy"):
+            documents.append(props["PolicyDocument"])
+        for document in documents:
+            found += [(name, statement) for statement in document["Statement"]]
+    return found
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_parameters_and_secrets_are_scoped_to_the_stack() -> None:
+    checked = 0
+    for name, statement in _statements():
+        actions = _as_list(statement["Action"])
+        if not any(str(a).startswith(("ssm:", "secretsmanager:")) for a in actions):
+            continue
+        for resource in _as_list(statement["Resource"]):
+            text = resource["Fn::Sub"] if isinstance(resource, dict) else resource
+            assert (
+                ":parameter/riadex/${AWS::StackName}/" in text or ":secret:riadex/${AWS::StackName}/" in text
+            ), (
+                name,
+                text,
+            )
+            checked += 1
+    assert checked >= 5
+
+
+def test_data_is_retained_when_the_stack_goes() -> None:
+    kept = [*_of_type("AWS::DynamoDB::Table"), "UserPool"]
+    assert len(kept) == 6
+    for name in kept:
+        resource = _resources()[name]
+        assert resource.get("DeletionPolicy") == "Retain", name
+        assert resource.get("UpdateReplacePolicy") == "Retain", name
+
+
+def test_the_bucket_expires_objects_and_refuses_plain_http() -> None:
+    bucket = _resources()["ObjectsBucket"]["Properties"]
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled"
+    assert rule["ExpirationInDays"] == {"Ref": "ObjectsExpireDays"}
+    denies = [
+        s
+        for name, s in _statements()
+        if name == "ObjectsBucketPolicy" and s["Effect"] == "Deny" and s["Action"] == "s3:*"
+    ]
+    assert denies
+    assert denies[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}

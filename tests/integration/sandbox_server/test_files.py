@@ -78,6 +78,23 @@ def test_search_a_file_and_a_tree_by_regex(client: httpx.Client, workspace: Path
     assert error(client, "/file/search", regex="x") == (400, "invalid_input")
 
 
+def test_search_and_find_stay_inside_the_workspace(client: httpx.Client, workspace: Path, name: str) -> None:
+    outside = workspace.parent / f"outside-{name}"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("TOKEN=outside\n")
+    root = workspace / name
+    root.mkdir()
+    (root / "in.txt").write_text("TOKEN=inside\n")
+    (root / "link").symlink_to(outside, target_is_directory=True)
+
+    for glob in ("../*.txt", f"../../outside-{name}/*.txt", "/etc/*"):
+        assert error(client, "/file/search", path=name, regex="TOKEN", glob=glob) == (400, "invalid_input")
+    through_link = call(client, "/file/search", path=name, regex="TOKEN", glob="**/*.txt")
+    assert [m["text"] for m in through_link["matches"]] == ["TOKEN=inside"]
+    found = call(client, "/file/find", path=name, glob="**/*.txt")["files"]
+    assert found == [str(root / "in.txt")]
+
+
 def test_upload_and_download_round_trip_bytes(client: httpx.Client, workspace: Path, name: str) -> None:
     payload = os.urandom(200_000)
     up = client.post("/file/upload", files={"file": ("data.bin", payload)}, data={"path": f"{name}/up.bin"})

@@ -5,7 +5,7 @@ parameter instead (`OPENAI_API_KEY_PARAM`), so the key never sits in a function'
 Powertools caches the value for `max_age` seconds across warm invocations. Powertools and boto3 are
 imported on first use only.
 
-`param` forms: an SSM parameter name (`/riadex/openai-api-key`, SecureString decrypted), a Secrets
+`param` forms: an SSM parameter name (`/riadex/<stack>/openai-api-key`, SecureString decrypted), a Secrets
 Manager ARN (`arn:aws:secretsmanager:...`) or `secretsmanager:<secret name>`.
 """
 
