@@ -19,11 +19,13 @@ help:
 	@echo "make bench  - measure, write bench/results.json and print a table"
 	@echo "make build  - sam build (installs the SAM CLI into $(TOOLS)/ first)"
 
-$(STAMP): requirements.txt layers/core/requirements.txt layers/llm/requirements.txt \
+$(STAMP): pyproject.toml requirements.txt layers/core/requirements.txt layers/llm/requirements.txt \
 		sandbox-image/requirements.txt sandbox-image/requirements-browser.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	# The package itself, editable, for the `riadex` CLI ($(BIN)/riadex); its dependencies are pinned above.
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
 	@touch $@
 
 install: $(STAMP)

@@ -1,0 +1,1 @@
+"""`riadex`, the command-line client: sessions, chat with a live view of the run, tail, files."""
