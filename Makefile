@@ -11,12 +11,13 @@ SAM := $(TOOLS)/sam/bin/sam
 export PYTHONPATH := $(CURDIR)/layers/core
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install dev test lint typecheck unit integration e2e bench tools build validate clean system-deps
+.PHONY: help install dev test lint typecheck unit integration e2e bench bench-peers tools build validate clean system-deps
 
 help:
 	@echo "make dev    - run the local stack on http://localhost:8000 (PORT=... to change)"
 	@echo "make test   - ruff, mypy, import contracts, cfn-lint and every test suite"
 	@echo "make bench  - measure, write bench/results.json and print a table"
+	@echo "make bench-peers - the same workloads against Riadex and LangGraph's dev server"
 	@echo "make build  - sam build (installs the SAM CLI into $(TOOLS)/ first)"
 
 $(STAMP): pyproject.toml requirements.txt layers/core/requirements.txt layers/llm/requirements.txt \
@@ -50,6 +51,17 @@ unit integration e2e: install system-deps
 
 bench: install
 	$(BIN)/python -m bench
+
+# Riadex and LangGraph's dev server side by side (not in CI): LangGraph in a virtualenv of its own,
+# pinned by bench/peers/requirements.txt.
+LANGGRAPH := $(TOOLS)/langgraph/bin/langgraph
+$(LANGGRAPH): bench/peers/requirements.txt
+	$(PYTHON) -m venv $(TOOLS)/langgraph
+	$(TOOLS)/langgraph/bin/python -m pip install -q --disable-pip-version-check -r bench/peers/requirements.txt
+	@touch $@
+
+bench-peers: install $(LANGGRAPH)
+	$(BIN)/python -m bench.peers
 
 # System packages the sandbox suites need: Chromium (browser), Xvfb + x11vnc (VNC), podman + runc +
 # slirp4netns + debootstrap (image build and the docker backend; catatonit is podman's `init`),
