@@ -43,8 +43,14 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# The scenarios run with their AWS calls, tool-server calls and payloads recorded (RIADEX_CALL_RECORD);
+# then the template tier (tests/template) holds that recording against template.yaml as deployed.
+CALL_RECORD := $(CURDIR)/.call-record
+
 test: system-deps lint typecheck
-	$(BIN)/python -m pytest
+	rm -rf $(CALL_RECORD)
+	RIADEX_CALL_RECORD=$(CALL_RECORD) $(BIN)/python -m pytest --ignore=tests/template
+	RIADEX_CALL_RECORD=$(CALL_RECORD) $(BIN)/python -m pytest tests/template
 
 unit integration e2e: install system-deps
 	$(BIN)/python -m pytest tests/$@

@@ -58,6 +58,8 @@ def stack_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if os.environ.get("RIADEX_CALL_RECORD"):  # the template tier records the stack's calls too
+        env["RIADEX_CALL_RECORD"] = os.environ["RIADEX_CALL_RECORD"]
     env.update(extra)
     return env
 

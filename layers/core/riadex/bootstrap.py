@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from riadex.adapters import call_record
 from riadex.adapters.auth.tokens import HS256Tokens
 from riadex.adapters.auth.vnc_tokens import VncTokens
 from riadex.adapters.dynamodb import tables
@@ -134,6 +135,10 @@ class Container:
         return self.sandboxes.provider
 
 
+_RESOURCE_SETTINGS = ("_table", "_bucket", "_arn", "_cluster", "_task_definition", "_secret_prefix")
+"""Settings that name a deployed resource (the template sets each from the resource)."""
+
+
 def bind_tables(settings: Settings) -> None:
     """Point the pynamodb models at the configured table names and DynamoDB endpoint."""
     tables.bind(
@@ -149,6 +154,14 @@ def bind_tables(settings: Settings) -> None:
 
 def bootstrap(settings: Settings | None = None) -> Container:
     settings = settings or get_settings()
+    if call_record.install():  # RIADEX_CALL_RECORD set: the template tier's recording (tests/template)
+        call_record.bindings(
+            {
+                name.upper(): value
+                for name, value in settings.model_dump().items()
+                if name.endswith(_RESOURCE_SETTINGS)
+            }
+        )
     bind_tables(settings)
     tokens = (
         HS256Tokens(settings.resolved_auth_secret(), settings.auth_token_ttl_seconds)

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from riadex.adapters import call_record
 from riadex.application.sandbox_ports import SandboxUnreachable
 from riadex.domain.errors import InvalidInput, NotFound, TooLarge, Unavailable
 from riadex.domain.sandboxes import SandboxHandle
@@ -42,6 +43,7 @@ def _shared() -> httpx.Client:
 
 
 def _send(handle: SandboxHandle, method: str, path: str, timeout: float, **kwargs: Any) -> httpx.Response:
+    call_record.tool_call(handle.endpoint, method, path)
     return _shared().request(
         method,
         handle.endpoint + path,

@@ -6,10 +6,12 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from riadex import __version__
+from riadex.adapters import call_record
 from riadex.bootstrap import Container
 from riadex.config import Settings
 from riadex.entrypoints.http import errors
 from riadex.entrypoints.http.limits import BodySizeLimit, JsonContentType
+from riadex.entrypoints.http.recording import RecordEntry
 from riadex.entrypoints.http.routers import files, health, runs, sandbox, sessions, streams, users
 
 API_PREFIX = "/api/v1"
@@ -54,6 +56,8 @@ def create_app(container: Container) -> FastAPI:
         overrides=[(files.UPLOAD_PATH_PATTERN, upload_cap)],
     )
     app.add_middleware(JsonContentType, exempt=[files.UPLOAD_PATH_PATTERN])
+    if call_record.enabled():  # outermost: it sees what the client sent and got
+        app.add_middleware(RecordEntry)
     app.include_router(health.router, prefix=API_PREFIX)
     if container.settings.auth_mode == "local":
         app.include_router(users.router, prefix=API_PREFIX)
@@ -74,6 +78,8 @@ def create_stream_app(container: Container) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=container.settings.max_body_bytes)
     app.add_middleware(JsonContentType)
+    if call_record.enabled():
+        app.add_middleware(RecordEntry)
     app.include_router(health.router, prefix=API_PREFIX)
     app.include_router(streams.router, prefix=API_PREFIX)
     _add_cors(app, container.settings)

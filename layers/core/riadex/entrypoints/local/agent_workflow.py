@@ -12,6 +12,7 @@ finalizer handler the template wires to the "Execution Status Change" rule, in t
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import threading
@@ -22,6 +23,7 @@ from typing import Any
 import boto3
 import httpx
 
+from riadex.adapters import call_record
 from riadex.entrypoints.local.lambda_invoke import Handler, LambdaInvokeServer, logger
 
 ACCOUNT = "123456789012"  # moto's default account
@@ -166,6 +168,25 @@ class ExecutionWatcher:
                 logger.exception("execution watcher poll failed")
 
 
+def as_entry_point(fn: str, handler: Handler) -> Handler:
+    """The task handler as its own Lambda function would run it: its calls are recorded as `task:<fn>`
+    with the sizes of its event and result (a Lambda payload, and the state the ASL keeps)."""
+    if not call_record.enabled():
+        return handler
+
+    def run(event: dict[str, Any], context: Any) -> Any:
+        with call_record.entry(f"task:{fn}"):
+            result = handler(event, context)
+            call_record.payload(
+                "lambda",
+                event_bytes=len(json.dumps(event).encode()),
+                result_bytes=len(json.dumps(result).encode()),
+            )
+            return result
+
+    return run
+
+
 class LocalAgent:
     """Registers the task handlers, deploys the state machine and watches its executions."""
 
@@ -176,10 +197,11 @@ class LocalAgent:
         self.region = region
         self.name = name
         self.prefix = f"{name}-"
-        for fn, handler in handlers.items():
+        recorded = {fn: as_entry_point(fn, handler) for fn, handler in handlers.items()}
+        for fn, handler in recorded.items():
             server.register(f"{self.prefix}{fn}", handler)
         self.arn = deploy_state_machine(region, name, self.prefix)
-        self.watcher = ExecutionWatcher(region, self.arn, handlers[FINALIZER])
+        self.watcher = ExecutionWatcher(region, self.arn, recorded[FINALIZER])
 
     def start(self) -> LocalAgent:
         self.watcher.start()

@@ -12,6 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from riadex.adapters import call_record
 from riadex.application.sandboxes import Sandboxes
 
 logger = Logger(service="riadex")
@@ -19,10 +20,11 @@ logger = Logger(service="riadex")
 
 def reap(sandboxes: Sandboxes, idle_seconds: float) -> list[str]:
     """Release the idle sandboxes, then mark lost the ready ones that stopped answering."""
-    reaped = sandboxes.reap_idle(idle_seconds)
-    if reaped:
-        logger.info("reaped idle sandboxes", extra={"sessions": reaped})
-    dead = sandboxes.sweep_dead()
+    with call_record.entry(f"module:{__name__}"):
+        reaped = sandboxes.reap_idle(idle_seconds)
+        if reaped:
+            logger.info("reaped idle sandboxes", extra={"sessions": reaped})
+        dead = sandboxes.sweep_dead()
     if dead:
         logger.info("found dead sandboxes", extra={"sessions": dead})
     return reaped
