@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile
 
-from sandbox_server import __version__, files, paths
+from sandbox_server import __version__, files, identity, paths
 from sandbox_server.activity import Activity
 from sandbox_server.auth import BearerAuth, deny_websocket
 from sandbox_server.browser import Browser
@@ -68,7 +68,7 @@ class Sandbox:
     browser: Browser | None = None
 
     def __post_init__(self) -> None:
-        self.shells = ShellManager(self.config.workspace, self.config.max_output)
+        self.shells = ShellManager(self.config.workspace, self.config.max_output, run_as=self.config.run_as)
 
     def path(self, raw: str, allow_outside: bool) -> Path:
         return paths.resolve(self.config.workspace, raw, allow_outside)
@@ -115,7 +115,7 @@ def create_app(config: Config) -> FastAPI:
     _file_routes(app, sandbox)
     _browser_routes(app, sandbox)
     _vnc_route(app, sandbox)
-    app.add_middleware(BearerAuth, secret=config.secret, activity=sandbox.activity)
+    app.add_middleware(BearerAuth, secret_digest=config.secret_digest, activity=sandbox.activity)
     return app
 
 
@@ -183,7 +183,10 @@ def _file_routes(app: FastAPI, sb: Sandbox) -> None:
     @app.post("/file/write")
     def file_write(body: FileWrite) -> dict[str, Any]:
         path = sb.path(body.file, body.allow_outside)
-        return ok(files.write(path, body.content, body.append, body.leading_newline, body.trailing_newline))
+        created = [*identity.missing_parents(path), path]
+        result = files.write(path, body.content, body.append, body.leading_newline, body.trailing_newline)
+        identity.hand_over(created, sb.config.run_as, sb.config.workspace)
+        return ok(result)
 
     @app.post("/file/replace")
     def file_replace(body: FileReplace) -> dict[str, Any]:
@@ -224,7 +227,9 @@ def _file_routes(app: FastAPI, sb: Sandbox) -> None:
                         400, "invalid_input", "path names a directory and the upload has no filename"
                     )
                 path = sb.path(str(path / name), allow_outside)
+            created = [*identity.missing_parents(path), path]
             size = await run_in_threadpool(_save_upload, upload, path, sb.config.max_upload)
+            identity.hand_over(created, sb.config.run_as, sb.config.workspace)
             return ok({"file": str(path), "size": size})
         finally:
             await form.close()

@@ -5,6 +5,7 @@ A pure ASGI middleware so the WebSocket route is covered by the same code as the
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from urllib.parse import parse_qs
 
@@ -43,9 +44,9 @@ async def deny_websocket(
 
 
 class BearerAuth:
-    def __init__(self, app: ASGIApp, secret: str, activity: Activity) -> None:
+    def __init__(self, app: ASGIApp, secret_digest: bytes, activity: Activity) -> None:
         self.app = app
-        self.secret = secret.encode()
+        self.secret_digest = secret_digest
         self.activity = activity
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -53,7 +54,8 @@ class BearerAuth:
             await self.app(scope, receive, send)
             return
         token = presented_token(scope)
-        if token is None or not hmac.compare_digest(token.encode(), self.secret):
+        presented = hashlib.sha256(token.encode()).digest() if token is not None else b""
+        if token is None or not hmac.compare_digest(presented, self.secret_digest):
             message = "missing bearer secret" if token is None else "wrong bearer secret"
             if scope["type"] == "websocket":
                 await deny_websocket(scope, receive, send, 401, "unauthorized", message)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from sandbox_server import identity
 
 
 class ConfigError(ValueError):
@@ -37,9 +41,42 @@ def _number(env: Mapping[str, str], name: str, default: float, minimum: float = 
     return value
 
 
+def digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def _read_secret(env: Mapping[str, str]) -> str:
+    """The bearer secret, from (in order) SANDBOX_SECRET_FD — a pipe or file descriptor, read to its
+    end and closed —, SANDBOX_SECRET_FILE — read, then deleted when possible —, or SANDBOX_SECRET.
+    The two first keep it out of every environment and command line."""
+    fd = env.get("SANDBOX_SECRET_FD")
+    if fd:
+        if not fd.isdigit():
+            raise ConfigError(f"SANDBOX_SECRET_FD must be a file descriptor number, got {fd!r}")
+        chunks = []
+        try:
+            while chunk := os.read(int(fd), 4096):
+                chunks.append(chunk)
+            os.close(int(fd))
+        except OSError as exc:
+            raise ConfigError(f"SANDBOX_SECRET_FD={fd}: {exc.strerror}") from exc
+        return b"".join(chunks).decode().strip()
+    path = env.get("SANDBOX_SECRET_FILE")
+    if path:
+        try:
+            secret = Path(path).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"SANDBOX_SECRET_FILE={path}: {exc.strerror}") from exc
+        with contextlib.suppress(OSError):
+            Path(path).unlink()
+        return secret
+    return env.get("SANDBOX_SECRET", "")
+
+
 @dataclass(frozen=True)
 class Config:
-    secret: str
+    secret_digest: bytes = field(repr=False)
+    """SHA-256 of the bearer secret: the server never keeps the secret itself."""
     host: str = "0.0.0.0"
     port: int = 8080
     workspace: Path = Path("/workspace")
@@ -51,6 +88,8 @@ class Config:
     max_upload: int = 100 * 1024 * 1024
     vnc_port: int = 0
     screen: str = "1280x1024x24"
+    run_as: tuple[int, int] | None = None
+    """SANDBOX_RUN_AS=uid:gid: the agent's user, when the server runs as another (see identity.py)."""
 
     @property
     def screen_size(self) -> tuple[int, int]:
@@ -60,7 +99,7 @@ class Config:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         env = os.environ if env is None else env
-        secret = env.get("SANDBOX_SECRET", "")
+        secret = _read_secret(env)
         if len(secret) < 16:
             raise ConfigError("SANDBOX_SECRET must be set (at least 16 characters)")
         screen = env.get("SANDBOX_SCREEN") or cls.screen
@@ -68,8 +107,13 @@ class Config:
         if len(parts) != 3 or not all(p.isdigit() for p in parts):
             raise ConfigError(f"SANDBOX_SCREEN must look like 1280x1024x24, got {screen!r}")
         workspace = Path(env.get("SANDBOX_WORKSPACE") or "/workspace")
+        try:
+            run_as = identity.parse(env.get("SANDBOX_RUN_AS"))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         return cls(
-            secret=secret,
+            secret_digest=digest(secret),
+            run_as=run_as,
             host=env.get("SANDBOX_HOST") or "0.0.0.0",
             port=int(_number(env, "SANDBOX_PORT", 8080)),
             workspace=Path(os.path.realpath(workspace)),

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sandbox_server import identity
 from sandbox_server.errors import ToolError
 from sandbox_server.paths import display
 
@@ -108,8 +109,16 @@ class Command:
 
 
 class ShellSession:
-    def __init__(self, session_id: str, workspace: Path, env: dict[str, str], max_output: int) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        workspace: Path,
+        env: dict[str, str],
+        max_output: int,
+        run_as: identity.RunAs | None = None,
+    ) -> None:
         self.session_id = session_id
+        self.run_as = run_as
         self.workspace = workspace
         self.max_output = max_output
         self.cwd = workspace
@@ -117,6 +126,8 @@ class ShellSession:
         self.console: deque[Command] = deque(maxlen=CONSOLE_LENGTH)
         self.current: Command | None = None
         self.state_dir = Path(tempfile.mkdtemp(prefix="riadex-shell-"))
+        if run_as is not None and run_as != (os.geteuid(), os.getegid()):
+            os.chown(self.state_dir, *run_as)  # the command's EXIT trap writes its state there
         self._tasks: set[asyncio.Task[None]] = set()
         self._start_lock = asyncio.Lock()
 
@@ -166,6 +177,7 @@ class ShellSession:
             in_r, in_w = os.pipe()
             try:
                 cmd.process = await asyncio.create_subprocess_exec(
+                    *identity.drop_prefix(self.run_as),
                     "bash",
                     "-c",
                     WRAPPER,
@@ -307,8 +319,15 @@ def _user() -> str:
 
 
 class ShellManager:
-    def __init__(self, workspace: Path, max_output: int, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        workspace: Path,
+        max_output: int,
+        env: Mapping[str, str] | None = None,
+        run_as: identity.RunAs | None = None,
+    ) -> None:
         self.workspace = workspace
+        self.run_as = run_as
         self.max_output = max_output
         self.env = base_environment(os.environ if env is None else env)
         self.sessions: dict[str, ShellSession] = {}
@@ -323,7 +342,9 @@ class ShellManager:
         if not SESSION_ID.match(session_id):
             raise ToolError(400, "invalid_input", "session_id must be 1-128 characters of [A-Za-z0-9_.:-]")
         if session_id not in self.sessions:
-            self.sessions[session_id] = ShellSession(session_id, self.workspace, self.env, self.max_output)
+            self.sessions[session_id] = ShellSession(
+                session_id, self.workspace, self.env, self.max_output, self.run_as
+            )
         return self.sessions[session_id]
 
     async def close(self) -> None:

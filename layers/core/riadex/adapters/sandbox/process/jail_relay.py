@@ -36,7 +36,12 @@ async def _drain(stream: asyncio.StreamReader) -> None:
 
 
 async def main(socket_path: str, command: list[str]) -> int:
-    server = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
+    # The server reads its secret from this descriptor (SANDBOX_SECRET_FD); the relay keeps no copy.
+    secret_fd = os.environ.get("SANDBOX_SECRET_FD")
+    passed = (int(secret_fd),) if secret_fd and secret_fd.isdigit() else ()
+    server = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE, pass_fds=passed)
+    for fd in passed:
+        os.close(fd)
     assert server.stdout is not None
     port = 0
     while not port:

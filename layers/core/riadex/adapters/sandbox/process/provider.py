@@ -57,14 +57,12 @@ RELAY_SCRIPT = Path(__file__).with_name("jail_relay.py")
 UPLINK_TOOLS = ("slirp4netns", "iptables-restore", "unshare")
 UPLINK_DEVICE = "tap0"
 UPLINK_MTU = 65520
-GATE_SCRIPT = (
-    # Runs in the jail's new network namespace, as root of the host: wait until the uplink is up, load
-    # the egress rules (a failure stops here: never a jail without them), then become the jail.
-    "read -r _ && iptables-restore < egress.v4 && "
-    "{ [ ! -s egress.v6 ] || ! command -v ip6tables-restore >/dev/null || "
-    "ip6tables-restore < egress.v6; } && "
-    'exec "$@" < /dev/null'
-)
+GATE = Path(__file__).with_name("jail_gate.py")
+UID_BASE = 200_000
+"""The jail's user namespace maps its uids 0-65535 to the host's UID_BASE + 0-65535: its root (the tool
+server) and its agent (1000) are unprivileged uids of the host, distinct from each other."""
+UID_COUNT = 65_536
+AGENT_UID = 1000
 ETC_ENTRIES = (
     "ssl",
     "ca-certificates",
@@ -182,13 +180,23 @@ class ProcessSandboxes:
         secret = secrets.token_urlsafe(32)
         jailed = self.jailed
         network = self.effective_network() if jailed else "host"
-        env = self._server_env(secret, JAIL_WORKSPACE if jailed else str(workspace))
+        # The secret goes through a pipe (SANDBOX_SECRET_FD): never in an environment or a command line.
+        secret_r, secret_w = os.pipe()
+        os.write(secret_w, secret.encode())
+        os.close(secret_w)
+        env = self._server_env(secret_r, JAIL_WORKSPACE if jailed else str(workspace), jailed)
         if jailed:
-            command = self._jail_command(env, workspace, run_dir, network, directory)
+            # The jail's root (the server) owns the socket directory; the agent (1000) the workspace.
+            os.chown(run_dir, UID_BASE, UID_BASE)
+            run_dir.chmod(0o700)
+            os.chown(workspace, UID_BASE + AGENT_UID, UID_BASE + AGENT_UID)
+            command = [
+                self.python, str(GATE),
+                *(self._egress_files(directory) if network == "internet" else []),
+                "--", *self._jail_command(env, workspace, run_dir, network, directory),
+            ]  # fmt: skip
         else:
             command = self._plain_command()
-        if network == "internet":
-            command = self._gated(command, directory)
         cgroups = limits.create(sandbox_id, self.memory_bytes, self.pids_max)
         if cgroups is not None:
             command = ["/bin/sh", "-c", f'{cgroups.join_script()}; exec "$@"', "sh", *command]
@@ -197,21 +205,23 @@ class ProcessSandboxes:
             process = _SPAWNER.submit(
                 subprocess.Popen,
                 command,
-                stdin=subprocess.PIPE if network == "internet" else subprocess.DEVNULL,
+                stdin=subprocess.PIPE if jailed else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=log,
                 env=None if jailed else env,
                 cwd=directory,
                 start_new_session=True,
+                pass_fds=(secret_r,),
             ).result()
         finally:
             log.close()
+            os.close(secret_r)
         child = _Child(process=process, directory=directory, cgroups=cgroups, relay_key=None)
         with _LOCK:
             _CHILDREN[sandbox_id] = child
         try:
-            if network == "internet":
-                child.uplink = self._attach_uplink(process)
+            if jailed:
+                self._open_gate(child, network)
             endpoint = self._await_endpoint(child, jailed, run_dir / "tool.sock", sandbox_id)
             handle = SandboxHandle(
                 backend=BACKEND, sandbox_id=sandbox_id, endpoint=endpoint, secret=secret, ref=str(process.pid)
@@ -242,14 +252,16 @@ class ProcessSandboxes:
 
     # --- internals -------------------------------------------------------------------------------
 
-    def _server_env(self, secret: str, workspace: str) -> dict[str, str]:
+    def _server_env(self, secret_fd: int, workspace: str, jailed: bool) -> dict[str, str]:
         return {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "HOME": workspace,
             "LANG": "C.UTF-8",
             "PYTHONPATH": str(self.server_dir),
             "PYTHONDONTWRITEBYTECODE": "1",
-            "SANDBOX_SECRET": secret,
+            "SANDBOX_SECRET_FD": str(secret_fd),
+            # In the jail the server is its user namespace's root and the agent's commands run as 1000.
+            **({"SANDBOX_RUN_AS": f"{AGENT_UID}:{AGENT_UID}"} if jailed else {}),
             "SANDBOX_HOST": "127.0.0.1",
             "SANDBOX_PORT": "0",
             "SANDBOX_WORKSPACE": workspace,
@@ -261,28 +273,51 @@ class ProcessSandboxes:
     def _plain_command(self) -> list[str]:
         return [self.python, "-m", "sandbox_server"]
 
-    def _gated(self, command: list[str], directory: Path) -> list[str]:
-        """`command` in a network namespace of its own, started once the uplink is up and the egress
-        rules are loaded (see GATE_SCRIPT and _attach_uplink)."""
+    def _egress_files(self, directory: Path) -> list[str]:
+        """jail_gate.py's `--net` arguments: the egress rules, written where the jail cannot see them."""
         rules = egress.policy(self.allow_hosts, egress.host_addresses())
         (directory / "egress.v4").write_text(rules.iptables_rules(4))
         (directory / "egress.v6").write_text(rules.iptables_rules(6))
-        return ["unshare", "--net", "--", "/bin/sh", "-c", GATE_SCRIPT, "sh", *command]
+        return ["--net", str(directory / "egress.v4"), str(directory / "egress.v6")]
 
-    def _attach_uplink(self, process: subprocess.Popen[bytes]) -> _Uplink:
-        """Wait for the child to be in its own network namespace, give it slirp4netns as its uplink,
-        then let it go on (a line on its stdin)."""
-        ours = os.readlink("/proc/self/ns/net")
+    def _open_gate(self, child: _Child, network: str) -> None:
+        """Walk jail_gate.py through its steps: the uplink for its network namespace (internet), the
+        uid/gid maps for its user namespace, each followed by a byte on its stdin."""
+        process = child.process
+        assert process.stdin is not None
+        try:
+            if network == "internet":
+                self._await_namespace(child, "net")
+                child.uplink = self._attach_uplink(process)
+                process.stdin.write(b"1")
+                process.stdin.flush()
+            self._await_namespace(child, "user")
+            for name in ("uid_map", "gid_map"):
+                Path(f"/proc/{process.pid}/{name}").write_text(f"0 {UID_BASE} {UID_COUNT}\n")
+            process.stdin.write(b"1")
+            process.stdin.close()
+        except OSError as exc:
+            raise Unavailable(f"the sandbox's jail could not be set up: {exc}") from None
+
+    def _await_namespace(self, child: _Child, kind: str) -> None:
+        process = child.process
+        ours = os.readlink(f"/proc/self/ns/{kind}")
         deadline = time.monotonic() + self.start_timeout_seconds
         while True:
             try:
-                if os.readlink(f"/proc/{process.pid}/ns/net") != ours:
-                    break
+                if os.readlink(f"/proc/{process.pid}/ns/{kind}") != ours:
+                    return
             except OSError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise Unavailable("the sandbox's network namespace was not created")
+                raise Unavailable(
+                    f"the sandbox's {kind} namespace was not created: {self._log_tail(child.directory)}"
+                )
             time.sleep(0.002)
+
+    def _attach_uplink(self, process: subprocess.Popen[bytes]) -> _Uplink:
+        """Give the child's network namespace slirp4netns as its uplink, once it is up."""
+        deadline = time.monotonic() + self.start_timeout_seconds
         ready_r, ready_w = os.pipe()
         exit_r, exit_w = os.pipe()
         args = [
@@ -315,25 +350,28 @@ class ProcessSandboxes:
             raise
         finally:
             os.close(ready_r)
-        assert process.stdin is not None
-        try:
-            process.stdin.write(b"go\n")
-            process.stdin.close()
-        except OSError:
-            uplink.stop()
-            raise Unavailable("the sandbox exited before its network was up") from None
         return uplink
 
     def _jail_command(
-        self, env: dict[str, str], workspace: Path, run_dir: Path, network: str, directory: Path
+        self,
+        env: dict[str, str],
+        workspace: Path,
+        run_dir: Path,
+        network: str,
+        directory: Path,
     ) -> list[str]:
+        def bind(source: Path | str, dest: str, read_only: bool = True) -> list[str]:
+            # Staged by jail_gate.py as the host's root: the jail's root (an unprivileged uid of the
+            # host) may not be able to walk to the source (a data dir under /root, pytest's 0700 tmp).
+            return ["--stage-ro-bind" if read_only else "--stage-bind", str(source), dest]
+
         args = [
             "bwrap",
             "--die-with-parent",
             "--new-session",
-            "--unshare-all",
-            *(["--share-net"] if network != "none" else []),
-            "--uid", "1000", "--gid", "1000",
+            # No --unshare-user: jail_gate.py made the user namespace (several uids, see UID_BASE).
+            "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
+            *(["--unshare-net"] if network == "none" else []),
             "--hostname", "sandbox",
             "--ro-bind", "/usr", "/usr",
             "--symlink", "usr/bin", "/bin",
@@ -342,11 +380,11 @@ class ProcessSandboxes:
             "--symlink", "usr/lib64", "/lib64",
             "--proc", "/proc",
             "--dev", "/dev",
-            "--tmpfs", "/tmp",  # noqa: S108
-            "--bind", str(workspace), JAIL_WORKSPACE,
-            "--bind", str(run_dir), JAIL_RUN,
-            "--ro-bind", str(RELAY_SCRIPT), f"{JAIL_RUN}-relay.py",
-            "--ro-bind", str(self.server_dir), str(self.server_dir),
+            "--perms", "1777", "--tmpfs", "/tmp",  # noqa: S108
+            *bind(workspace, JAIL_WORKSPACE, read_only=False),
+            *bind(run_dir, JAIL_RUN, read_only=False),
+            *bind(RELAY_SCRIPT, f"{JAIL_RUN}-relay.py"),
+            *bind(self.server_dir, str(self.server_dir)),
             "--clearenv",
             "--chdir", JAIL_WORKSPACE,
         ]  # fmt: skip
@@ -356,9 +394,9 @@ class ProcessSandboxes:
             args += ["--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
         elif network == "internet":
             (directory / "resolv.conf").write_text(f"nameserver {egress.SLIRP_DNS}\n")
-            args += ["--ro-bind", str(directory / "resolv.conf"), "/etc/resolv.conf"]
+            args += bind(directory / "resolv.conf", "/etc/resolv.conf")
         for prefix in _python_prefixes(self.python):
-            args += ["--ro-bind", prefix, prefix]
+            args += bind(prefix, prefix)
         for name, value in env.items():
             args += ["--setenv", name, value]
         return [*args, self.python, f"{JAIL_RUN}-relay.py", f"{JAIL_RUN}/tool.sock", *self._plain_command()]
