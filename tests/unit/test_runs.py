@@ -123,9 +123,9 @@ class TestLifecycle:
         cancelled = world.service.cancel("usr_a", run.run_id)
         assert cancelled.status is RunStatus.CANCELLED
         assert world.service.start(run.run_id) is False
-        assert world.dones() == [
-            {"status": "cancelled", "usage": cancelled.usage, "reason": "cancelled by the user"}
-        ]
+        nothing = {"input_tokens": 0, "output_tokens": 0, "tool_calls": 0, "steps": 0}
+        assert cancelled.usage == nothing
+        assert world.dones() == [{"status": "cancelled", "usage": nothing, "reason": "cancelled by the user"}]
         assert run.run_id in world.workflow.stopped
 
     def test_cancel_running_passes_through_cancelling_and_blocks_late_writes(self, world: World) -> None:

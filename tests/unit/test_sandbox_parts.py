@@ -72,8 +72,14 @@ class TestUploadPolicy:
     policy = UploadPolicy(max_bytes=10, content_types=["text/*", "application/pdf"])
 
     def test_accepts_listed_types_within_the_size(self) -> None:
-        self.policy.check(10, "text/plain; charset=utf-8")
-        self.policy.check(1, "application/pdf")
+        accepted = [(10, "text/plain; charset=utf-8"), (1, "application/pdf"), (0, "TEXT/Markdown")]
+        refused: list[tuple[int, str]] = []
+        for size, kind in [*accepted, (1, "image/png"), (11, "application/pdf")]:
+            try:
+                self.policy.check(size, kind)
+            except (TooLarge, UnsupportedType):
+                refused.append((size, kind))
+        assert refused == [(1, "image/png"), (11, "application/pdf")]
 
     def test_refuses_too_large(self) -> None:
         with pytest.raises(TooLarge):

@@ -87,7 +87,9 @@ def test_click_by_coordinates_and_press_keys(client: httpx.Client, site: Site) -
     for key in ("B", "o", "b", "Backspace"):
         call(client, "/browser/press_key", key=key)
     assert js(client, "document.getElementById('name').value") == "Bo"
-    call(client, "/browser/move_mouse", coordinate_x=10, coordinate_y=10)
+    js(client, "document.addEventListener('mousemove', e => { window.moved = [e.clientX, e.clientY]; }); 0")
+    call(client, "/browser/move_mouse", coordinate_x=10, coordinate_y=12)
+    assert js(client, "window.moved") == [10, 12]
 
 
 def test_input_with_enter_submits_the_form(client: httpx.Client, site: Site) -> None:
@@ -209,7 +211,8 @@ def test_stop_terminates_a_busy_script_inside_chromium(
     assert js(client, "1 + 1") == 2
 
 
-def test_health_shows_the_browser_running(client: httpx.Client) -> None:
+def test_health_shows_the_browser_running(client: httpx.Client, site: Site) -> None:
+    call(client, "/browser/navigate", url=site.url + "/")  # this test starts Chromium if none runs yet
     health = client.get("/health").json()["data"]
     assert health["browser"] is True
     assert health["browser_running"] is True
