@@ -54,7 +54,7 @@ BACKEND = "process"
 JAIL_WORKSPACE = "/workspace"
 JAIL_RUN = "/run/riadex"
 RELAY_SCRIPT = Path(__file__).with_name("jail_relay.py")
-UPLINK_TOOLS = ("slirp4netns", "iptables-restore", "unshare")
+UPLINK_TOOLS = ("slirp4netns", "iptables-restore")
 UPLINK_DEVICE = "tap0"
 UPLINK_MTU = 65520
 GATE = Path(__file__).with_name("jail_gate.py")
@@ -143,10 +143,13 @@ class ProcessSandboxes:
         it falls back to `none` (safe: no network) and says so."""
         if self.network != "internet":
             return self.network
+        if os.geteuid() != 0:
+            log.warning("SANDBOX_NETWORK=internet needs root (the egress rules); the sandbox has no network")
+            return "none"
         missing = [tool for tool in UPLINK_TOOLS if shutil.which(tool) is None]
         if missing:
             log.warning(
-                "SANDBOX_NETWORK=internet needs %s (apt-get install slirp4netns iptables util-linux); "
+                "SANDBOX_NETWORK=internet needs %s (apt-get install slirp4netns iptables); "
                 "the sandbox has no network",
                 ", ".join(missing),
             )
@@ -184,8 +187,13 @@ class ProcessSandboxes:
         secret_r, secret_w = os.pipe()
         os.write(secret_w, secret.encode())
         os.close(secret_w)
-        env = self._server_env(secret_r, JAIL_WORKSPACE if jailed else str(workspace), jailed)
-        if jailed:
+        # As root, jail_gate.py gives the jail its user namespace (the agent another user than the
+        # server) and its network; otherwise bubblewrap maps the caller to uid 1000, server and agent.
+        gated = jailed and os.geteuid() == 0
+        env = self._server_env(secret_r, JAIL_WORKSPACE if jailed else str(workspace), gated)
+        if jailed and not gated:
+            command = self._jail_command(env, workspace, run_dir, network, directory, gated=False)
+        elif jailed:
             # The jail's root (the server) owns the socket directory; the agent (1000) the workspace.
             os.chown(run_dir, UID_BASE, UID_BASE)
             run_dir.chmod(0o700)
@@ -205,7 +213,7 @@ class ProcessSandboxes:
             process = _SPAWNER.submit(
                 subprocess.Popen,
                 command,
-                stdin=subprocess.PIPE if jailed else subprocess.DEVNULL,
+                stdin=subprocess.PIPE if gated else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=log,
                 env=None if jailed else env,
@@ -220,7 +228,7 @@ class ProcessSandboxes:
         with _LOCK:
             _CHILDREN[sandbox_id] = child
         try:
-            if jailed:
+            if gated:
                 self._open_gate(child, network)
             endpoint = self._await_endpoint(child, jailed, run_dir / "tool.sock", sandbox_id)
             handle = SandboxHandle(
@@ -359,19 +367,30 @@ class ProcessSandboxes:
         run_dir: Path,
         network: str,
         directory: Path,
+        gated: bool = True,
     ) -> list[str]:
         def bind(source: Path | str, dest: str, read_only: bool = True) -> list[str]:
             # Staged by jail_gate.py as the host's root: the jail's root (an unprivileged uid of the
             # host) may not be able to walk to the source (a data dir under /root, pytest's 0700 tmp).
+            if not gated:
+                return ["--ro-bind" if read_only else "--bind", str(source), dest]
             return ["--stage-ro-bind" if read_only else "--stage-bind", str(source), dest]
+
+        if gated:
+            # No --unshare-user: jail_gate.py made the user namespace (several uids, see UID_BASE).
+            namespaces = ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
+            if network == "none":
+                namespaces.append("--unshare-net")
+        else:
+            namespaces = ["--unshare-all", "--uid", str(AGENT_UID), "--gid", str(AGENT_UID)]
+            if network == "host":
+                namespaces.append("--share-net")
 
         args = [
             "bwrap",
             "--die-with-parent",
             "--new-session",
-            # No --unshare-user: jail_gate.py made the user namespace (several uids, see UID_BASE).
-            "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
-            *(["--unshare-net"] if network == "none" else []),
+            *namespaces,
             "--hostname", "sandbox",
             "--ro-bind", "/usr", "/usr",
             "--symlink", "usr/bin", "/bin",
