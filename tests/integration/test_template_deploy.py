@@ -159,3 +159,16 @@ def test_the_bucket_expires_objects_and_refuses_plain_http() -> None:
     ]
     assert denies
     assert denies[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_quotas_reach_the_functions_that_start_runs() -> None:
+    for name in ("ApiFunction", "StreamFunction"):
+        props = _resources()[name]["Properties"]
+        env = props["Environment"]["Variables"]
+        assert env["QUOTA_CONCURRENT_RUNS"] == {"Ref": "QuotaConcurrentRuns"}
+        assert env["QUOTA_LIVE_SANDBOXES"] == {"Ref": "QuotaLiveSandboxes"}
+        assert env["QUOTA_RUNS_PER_DAY"] == {"Ref": "QuotaRunsPerDay"}
+    parameters = translated()["Parameters"]
+    assert all(
+        parameters[p]["Default"] > 0 for p in ("QuotaConcurrentRuns", "QuotaLiveSandboxes", "QuotaRunsPerDay")
+    )

@@ -33,6 +33,7 @@ from riadex.application.ports import (
     UserRepository,
     Workflow,
 )
+from riadex.application.quotas import QuotaLimits, Quotas
 from riadex.application.run_events import RunEvents
 from riadex.application.runs import RunLimits, RunService
 from riadex.application.sandbox_ports import SandboxProvider
@@ -79,7 +80,22 @@ class Container:
                 inline_output_chars=self.settings.inline_output_chars,
             ),
             writer=self.run_events,
+            quotas=self.quotas,
         )
+
+    @cached_property
+    def quotas(self) -> Quotas | None:
+        settings = self.settings
+        limits = QuotaLimits(
+            concurrent_runs=settings.quota_concurrent_runs,
+            live_sandboxes=settings.quota_live_sandboxes,
+            runs_per_day=settings.quota_runs_per_day,
+        )
+        if not limits.any:
+            return None
+        from riadex.adapters.dynamodb.quotas import DynamoQuotaStore
+
+        return Quotas(DynamoQuotaStore(), limits, self.runs, self.sessions)
 
     def agent_loop(self) -> AgentLoop:
         """The loop's use cases (built once); the model is built on first use (only the tasks that call

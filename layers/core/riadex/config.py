@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     cors_origins: str = ""
     cors_max_age_seconds: int = Field(default=600, ge=0, le=7200)
 
+    # Per-user quotas, enforced when a run starts (429 with Retry-After); 0 = no limit (the local
+    # default; the template sets them).
+    quota_concurrent_runs: int = Field(default=0, ge=0)
+    quota_live_sandboxes: int = Field(default=0, ge=0)
+    quota_runs_per_day: int = Field(default=0, ge=0)
+
     # Request limits.
     max_body_bytes: int = Field(default=256 * 1024, gt=0)
     max_title_chars: int = Field(default=200, gt=0)

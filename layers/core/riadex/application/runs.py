@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from riadex.application.ports import EventLog, ObjectStore, RunRepository, SessionRepository, Workflow
+from riadex.application.quotas import Quotas
 from riadex.application.run_events import RunEvents
 from riadex.application.sessions import get_owned_session
 from riadex.domain import ids
@@ -24,6 +25,7 @@ from riadex.domain.errors import (
     IdempotencyKeyReused,
     InvalidInput,
     NotFound,
+    QuotaExceeded,
     RunNotOpen,
     SessionBusy,
     TooLarge,
@@ -88,6 +90,7 @@ class RunService:
         objects: ObjectStore,
         limits: RunLimits,
         writer: RunEvents | None = None,
+        quotas: Quotas | None = None,
     ) -> None:
         self.sessions = sessions
         self.runs = runs
@@ -95,6 +98,7 @@ class RunService:
         self.workflow = workflow
         self.limits = limits
         self.writer = writer or RunEvents(events, objects, limits.inline_output_chars)
+        self.quotas = quotas
 
     # --- API side ---------------------------------------------------------------------------
 
@@ -124,7 +128,7 @@ class RunService:
             request_hash=fingerprint,
         )
         try:
-            self.runs.create(run)
+            self._create_admitted(run)
         except SessionBusy as busy:
             # docs/api.md: a message to a session whose run waits for the user is that run's answer.
             waiting = self.runs.get(busy.active_run_id) if busy.active_run_id else None
@@ -143,6 +147,33 @@ class RunService:
         if run.status is RunStatus.QUEUED:
             self._launch(run)
         return self.runs.get(run_id) or run
+
+    def _create_admitted(self, run: Run) -> None:
+        """Create the run within the user's quotas; what the admission took is given back when the
+        run is not created after all (an answer to a waiting run, an idempotent retry, an error)."""
+        try:
+            admission = (
+                self.quotas.admit_run(run.owner_id, run.session_id, run.run_id) if self.quotas else None
+            )
+        except QuotaExceeded:
+            # Not a new run after all: an idempotent retry, or the answer to a waiting run (the
+            # caller handles both), or a busy session (409 says more than 429 would).
+            if self.runs.get(run.run_id) is not None:
+                raise AlreadyExists(run.run_id) from None
+            session = self.sessions.get(run.session_id)
+            if session is not None and session.active_run_id:
+                raise SessionBusy(session.active_run_id) from None
+            raise
+        try:
+            self.runs.create(run)
+        except AlreadyExists:
+            if admission is not None:  # an idempotent retry: the run holds its slot already
+                admission.refund(keep_run=True)
+            raise
+        except BaseException:
+            if admission is not None:
+                admission.refund()
+            raise
 
     def _answer(self, run: Run, message: str, attachments: list[str]) -> Run:
         """The user's answer to `message_ask_user`: stored as their message and as the ask call's

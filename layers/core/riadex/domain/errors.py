@@ -49,6 +49,14 @@ class SessionBusy(Conflict):
         self.active_run_id = active_run_id
 
 
+class QuotaExceeded(DomainError):
+    """A per-user quota is used up (429); `retry_after` says in how many seconds to try again."""
+
+    def __init__(self, message: str, quota: str, limit: int, retry_after: int) -> None:
+        super().__init__(message, {"quota": quota, "limit": limit, "retry_after": retry_after})
+        self.retry_after = retry_after
+
+
 class IdempotencyKeyReused(DomainError):
     """The same Idempotency-Key came back with a different body (422)."""
 

@@ -16,6 +16,7 @@ from riadex.domain.errors import (
     IdempotencyKeyReused,
     InvalidInput,
     NotFound,
+    QuotaExceeded,
     TooLarge,
     Unauthorized,
     Unavailable,
@@ -32,6 +33,7 @@ _STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (TooLarge, 413),
     (IdempotencyKeyReused, 422),
     (UnsupportedType, 415),
+    (QuotaExceeded, 429),
     (Unavailable, 503),
 )
 
@@ -53,6 +55,8 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     status = _status_of(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, QuotaExceeded):
+        headers = {"Retry-After": str(exc.retry_after)}
     return error_response(status, exc.message, exc.details, headers)
 
 
