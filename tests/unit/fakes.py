@@ -151,6 +151,10 @@ class FakeRuns:
         run.status = to
         for name, value in fields.items():
             setattr(run, name, value)
+        session = self.sessions.get(run.session_id)
+        follows = to is RunStatus.WAITING or RunStatus.WAITING in allowed_from
+        if session is not None and session.active_run_id == run_id and not to.is_terminal and follows:
+            session.status = SessionStatus.WAITING if to is RunStatus.WAITING else SessionStatus.RUNNING
         return dataclasses.replace(run)
 
     def record_seqs(self, run_id: str, first_seq: int, message_seq: int) -> None:

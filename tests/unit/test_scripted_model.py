@@ -82,8 +82,28 @@ def test_the_full_sequence_plan_act_act_summarize() -> None:
     assert "1. !write out.txt 42 apples\n" in final.text
     assert "42 apples" in final.text
     assert "9 out.txt" in final.text
-    assert final.text.index('"size":9') < final.text.index("9 out.txt")
+    assert "Wrote 9 bytes to /w/out.txt." in final.text
+    assert final.text.index("Wrote 9 bytes") < final.text.index("9 out.txt")
+    assert "{" not in final.text  # readable text, not the JSON the model reads
     assert final.usage.output_tokens > 0
+
+
+def test_the_summary_reads_as_text_for_every_kind_of_result() -> None:
+    message = "!shell ls\n!read a.txt\n!search cats\n!browse http://x\n!shell false"
+    conversation = [user(message)]
+    plan = MODEL.plan(conversation, [])
+    run_step(conversation, plan, 0, '{"status":"completed","exit_code":0,"output":"a.txt\\n","console":[]}')
+    run_step(conversation, plan, 1, '{"file":"/w/a.txt","content":"hello"}')
+    run_step(conversation, plan, 2, '{"query":"cats","results":[{"title":"Cats","url":"https://c.example"}]}')
+    run_step(conversation, plan, 3, 'The tool call failed: {"error":"search is not configured"}')
+    run_step(conversation, plan, 4, '{"status":"completed","exit_code":1,"output":""}')
+    text = MODEL.summarize(conversation, plan, []).text
+    assert "1. !shell ls\nOutput (exit code 0):\na.txt" in text
+    assert "2. !read a.txt\n/w/a.txt:\nhello" in text
+    assert "- Cats <https://c.example>" in text
+    assert "4. !browse http://x\nFailed: search is not configured" in text
+    assert "5. !shell false\nNo output (exit code 1)." in text
+    assert "{" not in text
 
 
 def test_a_message_without_directive_gets_no_steps_and_an_echo() -> None:

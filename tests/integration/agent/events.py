@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from riadex.bootstrap import Container
 from riadex.domain.models import Event
+from tests.support.invariants import check_run
 from tests.support.settle import settle
 
 
@@ -46,7 +47,9 @@ def wait_for_done(container: Container, sid: str, run_id: str, timeout: float = 
     finalized (nothing can write to the run afterwards)."""
     wait_until(container, sid, lambda es: any(e.type == "done" and e.run_id == run_id for e in es), timeout)
     settle(container.settings.state_machine_arn, run_id, timeout)
-    return container.events.read(sid, 0, None)
+    events = container.events.read(sid, 0, None)
+    check_run(events, run_id)
+    return events
 
 
 def describe(events: list[Event]) -> list[tuple[Any, ...]]:

@@ -26,12 +26,13 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 def _step(index: int, function: str, outcome: str = "called") -> list[tuple[str, str]]:
-    """The events of one directive's step (the first step's `plan`/`step started` come with the plan)."""
+    """The events of one directive's step (the first step's `plan`/`step started` come with the plan);
+    a step whose only call failed is `failed`."""
     return [
         ("tool", f"{function}:calling"),
         ("tool", f"{function}:{outcome}"),
         ("message", "assistant"),
-        ("step", "completed"),
+        ("step", "failed" if outcome == "failed" else "completed"),
     ]
 
 
@@ -130,8 +131,11 @@ def test_a_tool_failure_is_reported_to_the_model_which_carries_on(agent_stack: A
     ]
     failed = next(e for e in mine if e.type == "tool" and e.data["status"] == "failed")
     assert "no such file" in failed.data["content"]["error"]
+    final_plan = [e for e in mine if e.type == "plan"][-1].data["steps"]
+    assert [s["status"] for s in final_plan] == ["failed", "completed"]
     summary = mine[-3].data["content"]
-    assert "The tool call failed" in summary
+    assert "1. !read does/not/exist.txt\nFailed: " in summary
+    assert "no such file" in summary
     assert "recovered" in summary
 
 
@@ -182,9 +186,12 @@ def test_cancel_in_the_middle_of_a_long_sleep_kills_the_command(agent_stack: Age
         ("step", "started"),
         ("tool", "shell_exec:calling"),
         ("run", "cancelling"),
+        ("tool", "shell_exec:failed"),  # the cancel closes the open call: a client's spinner stops
         ("run", "cancelled"),
         ("done", "cancelled"),
     ]
+    closed = [e for e in mine if e.type == "tool"][-1].data
+    assert "the run ended (cancelled" in closed["content"]["error"]
     # wait_for_done waited for the execution's end and its finalization: nothing after the done.
     assert len(container.events.read(sid, 0, None)) == mine[-1].seq
     # The session is usable again, with the same sandbox (cancel never destroys it).
@@ -207,12 +214,18 @@ def test_ask_user_waits_and_the_next_message_resumes_the_run(agent_stack: AgentF
     run_id = send(client, auth, sid, "!ask Which colour?\n!shell echo go on")["run_id"]
     wait_until(container, sid, lambda es: any(e.type == "run" and e.data["status"] == "waiting" for e in es))
     assert client.get(f"/api/v1/runs/{run_id}", headers=auth).json()["data"]["status"] == "waiting"
-    assert client.get(f"/api/v1/sessions/{sid}", headers=auth).json()["data"]["active_run_id"] == run_id
+    session = client.get(f"/api/v1/sessions/{sid}", headers=auth).json()["data"]
+    assert session["active_run_id"] == run_id
+    assert session["status"] == "waiting"  # the session shows its run waiting for the user
+    listed = client.get("/api/v1/sessions", headers=auth).json()["data"]["sessions"]
+    assert [s["status"] for s in listed if s["session_id"] == sid] == ["waiting"]
 
     answer = client.post(f"/api/v1/sessions/{sid}/messages", json={"message": "blue"}, headers=auth)
     assert answer.status_code == 202, answer.text
     assert answer.json()["data"]["run_id"] == run_id
+    assert client.get(f"/api/v1/sessions/{sid}", headers=auth).json()["data"]["status"] != "waiting"
     mine = check_invariants(wait_for_done(container, sid, run_id), run_id)
+    assert client.get(f"/api/v1/sessions/{sid}", headers=auth).json()["data"]["status"] == "idle"
     assert without_sandbox(mine) == [
         ("run", "queued"),
         ("message", "user"),
@@ -253,10 +266,11 @@ def test_a_wait_that_expires_ends_timed_out(agent_stack: AgentFactory) -> None:
     sid = new_session(client, auth)
     run_id = send(client, auth, sid, "!ask Anyone there?")["run_id"]
     mine = check_invariants(wait_for_done(container, sid, run_id, timeout=30), run_id)
-    assert without_sandbox(mine)[-5:] == [
+    assert without_sandbox(mine)[-6:] == [
         ("tool", "message_ask_user:calling"),
         ("wait", ""),
         ("run", "waiting"),
+        ("tool", "message_ask_user:failed"),
         ("run", "timed_out"),
         ("done", "timed_out"),
     ]

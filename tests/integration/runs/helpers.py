@@ -10,6 +10,7 @@ from httpx_sse import connect_sse
 
 from riadex.bootstrap import Container
 from riadex.domain.models import Event
+from tests.support.invariants import check_run
 
 
 def new_user(client: TestClient, name: str = "ada") -> dict[str, str]:
@@ -34,6 +35,7 @@ def wait_for_done(container: Container, sid: str, run_id: str, timeout: float = 
     while time.monotonic() < deadline:
         events = container.events.read(sid, 0, None)
         if any(e.type == "done" and e.run_id == run_id for e in events):
+            check_run(events, run_id)
             return events
         time.sleep(0.05)
     raise AssertionError(f"no done for {run_id}: {[(e.seq, e.type, e.data) for e in events]}")

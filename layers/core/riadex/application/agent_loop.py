@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -173,21 +173,30 @@ class AgentLoop:
                 self._append(run, EventType.TOOL, _calling(call), f"{prefix}/call/{index}")
             state.tool_calls += len(reply.tool_calls)
             return state.went("act")
-        return self._step_completed(run, state, plan.steps)
+        return self._step_completed(run, state, plan.steps, events)
 
-    def _step_completed(self, run: Run, state: LoopState, steps: Sequence[str]) -> LoopState:
+    def _step_completed(
+        self, run: Run, state: LoopState, steps: Sequence[str], events: Sequence[Event]
+    ) -> LoopState:
+        """Close the step: `failed` when it called tools and every one of them failed, else `completed`.
+        The run goes on either way (the model saw the failure and closed the step)."""
         done = state.step
-        self._append(run, EventType.STEP, _step(steps, done, "completed"), f"step/{done}/completed")
+        failed = _failed_steps(events, run.run_id)
+        outcome = "failed" if _only_failed_calls(events, run.run_id, done) else "completed"
+        if outcome == "failed":
+            failed.add(done)
+        self._append(run, EventType.STEP, _step(steps, done, outcome), f"step/{done}/completed")
         state.steps_done += 1
         state.step += 1
         state.iteration = 0
         if state.step >= len(steps):
-            self._append(run, EventType.PLAN, _plan_snapshot(steps, len(steps)), f"plan/{len(steps)}")
+            snapshot = _plan_snapshot(steps, len(steps), failed)
+            self._append(run, EventType.PLAN, snapshot, f"plan/{len(steps)}")
             return state.went("summarize")
         budget = self._budget(run, state)
         if budget is not None:
             return self._end(run, state, budget)
-        self._append(run, EventType.PLAN, _plan_snapshot(steps, state.step), f"plan/{state.step}")
+        self._append(run, EventType.PLAN, _plan_snapshot(steps, state.step, failed), f"plan/{state.step}")
         self._append(run, EventType.STEP, _step(steps, state.step, "started"), f"step/{state.step}/started")
         return state.went("think")
 
@@ -407,8 +416,33 @@ def _current_plan(events: Sequence[Event], run_id: str) -> Plan:
     return Plan(title="", steps=steps)
 
 
-def _plan_snapshot(steps: Sequence[str], current: int) -> dict[str, Any]:
+def _failed_steps(events: Sequence[Event], run_id: str) -> set[int]:
+    """The indexes of the run's steps that ended `failed`."""
+    return {
+        int(e.data.get("id", 0)) - 1
+        for e in events
+        if e.type == EventType.STEP.value and e.run_id == run_id and e.data.get("status") == "failed"
+    }
+
+
+def _only_failed_calls(events: Sequence[Event], run_id: str, index: int) -> bool:
+    """Whether the step made tool calls and all of them failed (read since the step started)."""
+    results: list[str] = []
+    for event in events:
+        if event.run_id != run_id:
+            continue
+        if event.type == EventType.STEP.value and event.data.get("id") == str(index + 1):
+            if event.data.get("status") == "started":
+                results = []
+        elif event.type == EventType.TOOL.value and event.data.get("status") in {"called", "failed"}:
+            results.append(str(event.data.get("status")))
+    return bool(results) and all(status == "failed" for status in results)
+
+
+def _plan_snapshot(steps: Sequence[str], current: int, failed: Collection[int] = ()) -> dict[str, Any]:
     def status(index: int) -> str:
+        if index in failed:
+            return "failed"
         if index < current:
             return "completed"
         return "running" if index == current else "pending"

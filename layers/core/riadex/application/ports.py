@@ -83,7 +83,10 @@ class RunRepository(Protocol):
     def transition(
         self, run_id: str, allowed_from: Collection[RunStatus], to: RunStatus, **fields: Any
     ) -> Run | None:
-        """Set the status (and fields) only if the current status is in allowed_from; None otherwise."""
+        """Set the status (and fields) only if the current status is in allowed_from; None otherwise.
+
+        Into or out of `waiting`, the session whose active run this is shows `waiting` or `running`
+        accordingly, in the same atomic write."""
         ...
 
     def record_seqs(self, run_id: str, first_seq: int, message_seq: int) -> None: ...

@@ -32,6 +32,7 @@ from riadex.domain.errors import (
 )
 from riadex.domain.events import EventType, empty_usage
 from riadex.domain.models import (
+    Event,
     Run,
     RunStatus,
     Session,
@@ -417,9 +418,39 @@ class RunService:
         stored = self.writer.append(run, EventType.MESSAGE, message, "message", while_open=while_open)
         self.runs.record_seqs(run.run_id, queued.seq, stored.seq)
 
+    def _close_open_tool_calls(self, run: Run) -> None:
+        """Every `tool{calling}` gets its `failed` before the run's `done`, whatever ended the run
+        (cancel, failure, timeout, a lost sandbox, the finalizer): clients pair them by tool_call_id.
+        The result's append key is the one the tool's own result uses, so of the two, one is stored."""
+        after = (run.first_seq or 1) - 1
+        events = [e for e in self.events.read(run.session_id, after, None) if e.run_id == run.run_id]
+        if any(e.type == EventType.DONE.value for e in events):
+            return
+        open_calls: dict[str, Event] = {}
+        for event in events:
+            if event.type != EventType.TOOL.value:
+                continue
+            call_id = str(event.data.get("tool_call_id", ""))
+            if event.data.get("status") == "calling":
+                open_calls[call_id] = event
+            else:
+                open_calls.pop(call_id, None)
+        why = f"the run ended ({run.status.value}"
+        why += f": {run.reason})" if run.reason else ")"
+        now = utcnow()
+        for call_id, calling in open_calls.items():
+            data = {
+                **calling.data,
+                "status": "failed",
+                "content": {"error": f"{why} before this call finished"},
+                "duration_ms": max(0, int((now - calling.ts).total_seconds() * 1000)),
+            }
+            self.writer.append(run, EventType.TOOL, data, f"tool/{call_id}/result", while_open=False)
+
     def _ensure_closing_events(self, run: Run) -> None:
         """The final `run{status}` and the one `done`, then the session is released."""
         self._ensure_opening_events(run, while_open=False)
+        self._close_open_tool_calls(run)
         self.writer.append(run, EventType.RUN, {"status": run.status.value}, "ended", while_open=False)
         done: dict[str, Any] = {"status": run.status.value, "usage": run.usage or empty_usage()}
         if run.reason:

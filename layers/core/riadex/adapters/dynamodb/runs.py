@@ -113,17 +113,52 @@ class DynamoRunRepository:
                 actions.append(attribute.remove())
             else:
                 actions.append(attribute.set(iso(value) if isinstance(value, datetime) else value))
+        condition = RunItem.run_id.exists() & RunItem.status.is_in(*(s.value for s in allowed_from))
+        if to is RunStatus.WAITING or (RunStatus.WAITING in allowed_from and not to.is_terminal):
+            return self._transition_with_session(run_id, to, actions, condition)
         item = RunItem(run_id=run_id)
         try:
-            item.update(
-                actions=actions,
-                condition=RunItem.run_id.exists() & RunItem.status.is_in(*(s.value for s in allowed_from)),
-            )
+            item.update(actions=actions, condition=condition)
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return None
             raise
         return run_from_item(item)
+
+    def _transition_with_session(
+        self, run_id: str, to: RunStatus, actions: list[Action], condition: Any
+    ) -> Run | None:
+        """Into or out of `waiting`: the session's status follows in the same transaction, so a session
+        shows `waiting` exactly while its active run waits (an answer racing the wait cannot leave it
+        behind). A session that no longer names this run as active is left alone."""
+        try:
+            current = RunItem.get(run_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+        session_status = SessionStatus.WAITING if to is RunStatus.WAITING else SessionStatus.RUNNING
+        try:
+            with TransactWrite(connection=RunItem._get_connection().connection) as tx:
+                tx.update(RunItem(run_id=run_id), actions=actions, condition=condition)
+                tx.update(
+                    SessionItem(session_id=current.session_id),
+                    actions=[SessionItem.status.set(session_status.value)],
+                    condition=SessionItem.active_run_id == run_id,
+                )
+        except TransactWriteError as exc:
+            codes = _codes(exc)
+            if codes and codes[0] == _CONDITION_FAILED:
+                return None
+            if len(codes) > 1 and codes[1] == _CONDITION_FAILED:
+                item = RunItem(run_id=run_id)
+                try:
+                    item.update(actions=actions, condition=condition)
+                except UpdateError as inner:
+                    if inner.cause_response_code == "ConditionalCheckFailedException":
+                        return None
+                    raise
+                return run_from_item(item)
+            raise
+        return self.get(run_id)
 
     def record_seqs(self, run_id: str, first_seq: int, message_seq: int) -> None:
         try:

@@ -12,7 +12,8 @@ sequence as with a real provider, with no network and no key. Rules:
   call (after the directive message), no tool call and a short note: the step is done. Tool call ids end
   in `_s<step>` so the result can be recognised; the rest of the id is random, as with real providers.
   `!fail <text>` raises a non-retryable `ModelError` when its step is acted on.
-- `summarize`: with no directive, the user's message echoed back; otherwise each step's tool result.
+- `summarize`: with no directive, the user's message echoed back; otherwise each step's tool result,
+  as readable text (a command's output and exit code, a file's content, search hits, an error).
 - Text goes to `on_text` in small chunks, `should_stop` is checked between them (cancel tests), and
   usage is an estimate (characters / 4) so token budgets can be exercised offline.
 
@@ -190,9 +191,9 @@ class ScriptedAgentModel:
             parts = []
             for index, step in enumerate(plan.steps):
                 result = _step_result(window, index)
-                shown = "(no result)" if result is None else _preview(result)
+                shown = "No result was recorded." if result is None else _preview(_readable(result))
                 parts.append(f"{index + 1}. {step}\n{shown}")
-            text = "Done. Results:\n\n" + "\n\n".join(parts)
+            text = "Done. Here is what each step gave:\n\n" + "\n\n".join(parts)
         _stream(text, on_text, should_stop)
         usage = Usage(_input_usage(conversation), _estimate_tokens(text))
         return ModelReply(_message_id(), text, (), usage, "end")
@@ -215,6 +216,42 @@ def _step_result(window: Sequence[ChatMessage], step_index: int) -> str | None:
         return None
     results = {m.tool_call_id: m.content for m in window if m.role == "tool"}
     return results.get(call_ids[-1])
+
+
+_FAILED = "The tool call failed: "
+
+
+def _readable(result: str) -> str:
+    """A tool result as a person reads it: a shell command's output and exit code, a file's content,
+    search hits, a page's title; the JSON a model reads is only the fallback."""
+    failed = result.startswith(_FAILED)
+    body = result.removeprefix(_FAILED) if failed else result
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = body
+    text = _readable_dict(data) if isinstance(data, dict) else (str(data).strip() or "(empty)")
+    return f"Failed: {text}" if failed else text
+
+
+def _readable_dict(data: dict[str, Any]) -> str:
+    if "error" in data:
+        return str(data["error"])
+    if "exit_code" in data or "output" in data:
+        output = str(data.get("output", "")).rstrip("\n")
+        status = f"exit code {data['exit_code']}" if data.get("exit_code") is not None else data.get("status")
+        return f"Output ({status}):\n{output}" if output else f"No output ({status})."
+    if "content" in data and "file" in data:
+        return f"{data['file']}:\n{data['content']}"
+    if "file" in data and "size" in data:
+        return f"Wrote {data['size']} bytes to {data['file']}."
+    if isinstance(data.get("results"), list):
+        results = [r for r in data["results"] if isinstance(r, dict)]
+        hits = [f"- {r.get('title', '')} <{r.get('url', '')}>" for r in results]
+        return "\n".join(hits) if hits else "No results."
+    if "title" in data or "url" in data:
+        return f"{data.get('title', '')} <{data.get('url', '')}>".strip()
+    return "\n".join(f"{key}: {value}" for key, value in data.items())
 
 
 def _preview(text: str) -> str:
