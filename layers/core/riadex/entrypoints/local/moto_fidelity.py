@@ -20,10 +20,12 @@ so a stopped execution could end FAILED; those late errors are now ignored once 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
+import inspect
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 _OPERATIONS = (
@@ -35,7 +37,24 @@ _OPERATIONS = (
     "delete_item",
     "transact_write_items",
 )
+_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
 _lock = threading.RLock()
+_depth = 0
+"""How many write operations the lock holder is inside (a transaction or a batch calls put_item)."""
+_write_hook: Callable[[list[tuple[str, dict[str, Any], dict[str, Any] | None]]], None] | None = None
+
+
+def on_write(hook: Callable[[list[tuple[str, dict[str, Any], dict[str, Any] | None]]], None] | None) -> None:
+    """Call `hook` after each write moto applies, under the lock and before moto answers, with the
+    post-images of the items it touched (local/journal.py makes them durable)."""
+    global _write_hook
+    _write_hook = hook
+
+
+@contextlib.contextmanager
+def writes_paused() -> Iterator[None]:
+    with _lock:
+        yield
 
 
 def _serialized(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -43,6 +62,49 @@ def _serialized(method: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         with _lock:
             return method(*args, **kwargs)
+
+    wrapper.__riadex_serialized__ = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _touched(name: str, backend: Any, arguments: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    if name == "transact_write_items":
+        found = [_key_of(backend, next(iter(e.values()))) for e in arguments["transact_items"] if e]
+        return [key for key in found if key is not None]
+    if name == "put_item":
+        found_put = _key_of(backend, {"TableName": arguments["table_name"], "Item": arguments["item_attrs"]})
+        return [found_put] if found_put else []
+    return [(arguments["table_name"], arguments["key"])]
+
+
+def _post_image(backend: Any, table_name: str, key: dict[str, Any]) -> dict[str, Any] | None:
+    table = backend.tables.get(table_name)
+    if table is None:
+        return None
+    names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+    item = backend.get_item(table_name, {n: key[n] for n in names if n in key})
+    return copy.deepcopy(item.to_json()["Attributes"]) if item is not None else None
+
+
+def _journaled(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    """The write, then (outermost write only, still under the lock) its post-images to the hook."""
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def wrapper(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        global _depth
+        with _lock:
+            _depth += 1
+            try:
+                result = method(backend, *args, **kwargs)
+            finally:
+                _depth -= 1
+            hook = _write_hook
+            if _depth == 0 and hook is not None:
+                arguments = signature.bind(backend, *args, **kwargs).arguments
+                keys = _touched(name, backend, arguments)
+                hook([(table, key, _post_image(backend, table, key)) for table, key in keys])
+            return result
 
     wrapper.__riadex_serialized__ = True  # type: ignore[attr-defined]
     return wrapper
@@ -114,8 +176,10 @@ def make_dynamodb_atomic() -> None:
         method = getattr(DynamoDBBackend, name)
         if getattr(method, "__riadex_serialized__", False):
             continue
-        wrap = _with_item_rollback if name == "transact_write_items" else _serialized
-        setattr(DynamoDBBackend, name, wrap(method))
+        wrapped = _with_item_rollback(method) if name == "transact_write_items" else _serialized(method)
+        if name in _WRITES:
+            wrapped = _journaled(name, wrapped)
+        setattr(DynamoDBBackend, name, wrapped)
     setattr(models, "copy", _NoTableCopies(Table))  # noqa: B010 - replacing a module global
 
 

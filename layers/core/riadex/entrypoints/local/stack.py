@@ -20,6 +20,7 @@ from moto.server import ThreadedMotoServer
 from riadex.adapters.dynamodb import tables
 from riadex.bootstrap import Container, bind_tables
 from riadex.config import Settings
+from riadex.domain.models import RunStatus
 from riadex.entrypoints.local import snapshot
 from riadex.entrypoints.local.agent_workflow import (
     LocalAgent,
@@ -28,10 +29,13 @@ from riadex.entrypoints.local.agent_workflow import (
     route_lambda_to,
     state_machine_arn,
 )
+from riadex.entrypoints.local.journal import Journal
 from riadex.entrypoints.local.lambda_invoke import LambdaInvokeServer
 from riadex.entrypoints.local.moto_fidelity import make_moto_faithful
 
 SNAPSHOT_FILE = "dynamodb.json"
+JOURNAL_FILE = "dynamodb.journal"
+INTERRUPTED = "stack_restarted"
 STATE_MACHINE_NAME = "riadex-agent"
 
 
@@ -60,6 +64,22 @@ def isolate_from_aws(endpoint: str, region: str) -> None:
     os.environ["AWS_ENDPOINT_URL"] = endpoint
 
 
+def end_interrupted_runs(container: Container) -> int:
+    """Runs still open when the stack went down had their executions in moto's memory, which is gone:
+    each ends `failed` (reason stack_restarted, retryable) with its `done`, never stuck `running`."""
+    open_statuses = [status.value for status in RunStatus if not status.is_terminal]
+    ended = 0
+    for item in tables.RunItem.scan(tables.RunItem.status.is_in(*open_statuses)):
+        container.run_service.fail(
+            item.run_id,
+            INTERRUPTED,
+            "the local stack stopped while this run was in flight; send the message again",
+            retryable=True,
+        )
+        ended += 1
+    return ended
+
+
 @dataclass
 class LocalStack:
     settings: Settings
@@ -68,6 +88,7 @@ class LocalStack:
     _stop: threading.Event = field(default_factory=threading.Event)
     _saver: threading.Thread | None = None
     _keeps_snapshot: bool = False
+    journal: Journal | None = None
     lambdas: LambdaInvokeServer | None = None
     agent: LocalAgent | None = None
     container: Container | None = None
@@ -99,6 +120,10 @@ class LocalStack:
         tables.create_all()
         if self._keeps_snapshot:
             snapshot.load(self._dynamodb(), self.snapshot_path)
+            # Every acknowledged write since that snapshot is in the journal (local/journal.py).
+            self.journal = Journal(self.settings.data_dir / JOURNAL_FILE)
+            self.journal.replay(self._dynamodb())
+            self.journal.open()
         if self._keeps_snapshot and self.settings.snapshot_interval_seconds > 0:
             self._saver = threading.Thread(target=self._save_periodically, name="snapshot", daemon=True)
             self._saver.start()
@@ -117,6 +142,7 @@ class LocalStack:
         self.lambdas.start()
         route_lambda_to(self.lambdas)
         container = self.container = bootstrap(settings)
+        end_interrupted_runs(container)
         loop = container.agent_loop()
         handlers = {**make_handlers(lambda: container.run_service), **make_agent_handlers(lambda: loop)}
         self.agent = LocalAgent(self.lambdas, settings.aws_region, STATE_MACHINE_NAME, handlers).start()
@@ -133,12 +159,19 @@ class LocalStack:
             self._saver.join()
         if self._keeps_snapshot and self.moto is not None:
             self.save()
+        if self.journal is not None:
+            self.journal.close(snapshot_saved=self.moto is not None)
+            self.journal = None
         if self.moto is not None:
             self.moto.stop()
             self.moto = None
 
     def save(self) -> None:
+        if self.journal is not None:
+            self.journal.rotate()
         snapshot.save(self._dynamodb(), self._table_names(), self.snapshot_path)
+        if self.journal is not None:
+            self.journal.snapshot_saved()
 
     def _save_periodically(self) -> None:
         while not self._stop.wait(self.settings.snapshot_interval_seconds):
