@@ -4,9 +4,13 @@ from typing import Any
 
 from riadex.config import get_settings
 from riadex.entrypoints.authorizer import authorize, build_verifier
+from riadex.entrypoints.observability import instrument
 
 _verifier = build_verifier(get_settings())
 
 
-def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+def _authorize(event: dict[str, Any], context: object) -> dict[str, Any]:
     return authorize(event, _verifier)
+
+
+handler = instrument("authorizer", _authorize)

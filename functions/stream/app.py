@@ -2,5 +2,7 @@
 
 from riadex.bootstrap import bootstrap
 from riadex.entrypoints.http.app import create_stream_app
+from riadex.entrypoints.observability import enable_metrics
 
+enable_metrics()
 app = create_stream_app(bootstrap())

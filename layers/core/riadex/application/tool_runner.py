@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from riadex.application import telemetry
 from riadex.application import tool_catalog as tc
 from riadex.application.llm import ToolCall
 from riadex.application.ports import RunRepository
@@ -74,6 +75,7 @@ class ToolRunner:
     def run(self, run: Run, call: ToolCall) -> ToolOutcome:
         started = time.monotonic()
         status, content = self._dispatch(run, call)
+        telemetry.emit("ToolCalls", 1, tool=call.name, outcome=status)
         return ToolOutcome(status, content, int((time.monotonic() - started) * 1000))
 
     def _dispatch(self, run: Run, call: ToolCall) -> tuple[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -22,8 +21,7 @@ from riadex.domain.errors import (
     Unavailable,
     UnsupportedType,
 )
-
-logger = Logger(service="riadex")
+from riadex.entrypoints.observability import logger
 
 _STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (InvalidInput, 400),

@@ -18,6 +18,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from riadex.application import telemetry
 from riadex.application.ports import EventLog
 from riadex.application.streams import PollPacing, StreamPlan, ends_stream
 from riadex.config import Settings
@@ -82,11 +83,21 @@ async def follow(
         await asyncio.sleep(min(interval, remaining))
 
 
+async def _timed(stream: AsyncIterator[ServerSentEvent]) -> AsyncIterator[ServerSentEvent]:
+    """The stream, its duration reported when it ends (the `StreamSeconds` metric)."""
+    started = time.monotonic()
+    try:
+        async for message in stream:
+            yield message
+    finally:
+        telemetry.emit("StreamSeconds", time.monotonic() - started, "Seconds")
+
+
 def event_stream(
     plan: StreamPlan, events: EventLog, request: Request, settings: Settings
 ) -> EventSourceResponse:
     return EventSourceResponse(
-        follow(plan, events, request, pacing_of(settings), settings.stream_max_seconds),
+        _timed(follow(plan, events, request, pacing_of(settings), settings.stream_max_seconds)),
         ping=settings.stream_ping_seconds,
         ping_message_factory=lambda: ServerSentEvent(comment="ping"),
     )

@@ -10,12 +10,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
 from riadex.adapters import call_record
 from riadex.application.sandboxes import Sandboxes
-
-logger = Logger(service="riadex")
+from riadex.entrypoints.observability import logger
 
 
 def reap(sandboxes: Sandboxes, idle_seconds: float) -> list[str]:
@@ -30,12 +27,21 @@ def reap(sandboxes: Sandboxes, idle_seconds: float) -> list[str]:
     return reaped
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def _handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from riadex.application import telemetry
     from riadex.bootstrap import bootstrap
 
     container = bootstrap()
     reaped = reap(container.sandboxes, container.settings.sandbox_idle_timeout)
+    telemetry.emit("SandboxesReaped", len(reaped))
     return {"reaped": len(reaped)}
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from riadex.entrypoints.observability import instrument
+
+    result: dict[str, Any] = instrument("reaper", _handler)(event, context)
+    return result
 
 
 class PeriodicReaper:

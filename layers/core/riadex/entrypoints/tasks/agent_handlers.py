@@ -131,4 +131,6 @@ def agent_lambda_handler(name: str) -> Handler:
             built.append(bootstrap().agent_loop())
         return built[0]
 
-    return make_agent_handlers(agent_loop)[name]
+    from riadex.entrypoints.observability import instrument
+
+    return instrument(name, make_agent_handlers(agent_loop)[name])

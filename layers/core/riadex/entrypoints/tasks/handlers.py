@@ -102,4 +102,6 @@ def lambda_handler(name: str) -> Handler:
             built.append(bootstrap())
         return built[0].run_service
 
-    return make_handlers(service)[name]
+    from riadex.entrypoints.observability import instrument
+
+    return instrument(name, make_handlers(service)[name])
