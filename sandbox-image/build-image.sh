@@ -30,7 +30,7 @@ HASH=$(
     {
         echo "base=$BASE with_browser=$WITH_BROWSER"
         $PODMAN image inspect --format '{{.Id}}' "$BASE"
-        find Dockerfile requirements.txt requirements-browser.txt sandbox_server -type f \
+        find Dockerfile entry.sh requirements.txt requirements-browser.txt sandbox_server -type f \
             ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum
     } | sha256sum | cut -c1-16
 )

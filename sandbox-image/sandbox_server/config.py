@@ -99,9 +99,18 @@ class Config:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         env = os.environ if env is None else env
-        secret = _read_secret(env)
-        if len(secret) < 16:
-            raise ConfigError("SANDBOX_SECRET must be set (at least 16 characters)")
+        hashed = env.get("SANDBOX_SECRET_SHA256", "").strip().lower()
+        if hashed:
+            # Only the digest travels (a container override anyone who may describe the task can read):
+            # it lets the server check the secret and nobody use it.
+            if len(hashed) != 64 or any(c not in "0123456789abcdef" for c in hashed):
+                raise ConfigError("SANDBOX_SECRET_SHA256 must be 64 hex characters")
+            secret_digest = bytes.fromhex(hashed)
+        else:
+            secret = _read_secret(env)
+            if len(secret) < 16:
+                raise ConfigError("SANDBOX_SECRET must be set (at least 16 characters)")
+            secret_digest = digest(secret)
         screen = env.get("SANDBOX_SCREEN") or cls.screen
         parts = screen.split("x")
         if len(parts) != 3 or not all(p.isdigit() for p in parts):
@@ -112,7 +121,7 @@ class Config:
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         return cls(
-            secret_digest=digest(secret),
+            secret_digest=secret_digest,
             run_as=run_as,
             host=env.get("SANDBOX_HOST") or "0.0.0.0",
             port=int(_number(env, "SANDBOX_PORT", 8080)),

@@ -2,11 +2,13 @@
 standing in, on 127.0.0.1, for the task at the private IP moto gave it.
 
 The stand-in is started with the environment the task got through its container override, so the
-secret really travels the way it does in AWS: RunTask override → the server's SANDBOX_SECRET.
+secret's check really travels the way it does in AWS: RunTask override → the server's
+SANDBOX_SECRET_SHA256 — only the digest, so DescribeTasks shows nothing anyone could authenticate with.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -147,7 +149,10 @@ def test_a_task_per_sandbox_reached_at_its_private_ip_and_stopped_on_release(
     override = task["overrides"]["containerOverrides"][0]
     assert override["name"] == "sandbox"
     env = {e["name"]: e["value"] for e in override["environment"]}
-    assert env["SANDBOX_SECRET"] == handle.secret == stand_ins.env_by_ip[ip]["SANDBOX_SECRET"]
+    digest = hashlib.sha256(handle.secret.encode()).hexdigest()
+    assert env["SANDBOX_SECRET_SHA256"] == digest == stand_ins.env_by_ip[ip]["SANDBOX_SECRET_SHA256"]
+    assert "SANDBOX_SECRET" not in env
+    assert handle.secret not in str(task)
     tags = {t["key"]: t["value"] for t in aws["ecs"].list_tags_for_resource(resourceArn=handle.ref)["tags"]}
     assert tags == {"riadex.session": session_id, "riadex.owner": owner_id, "riadex.sandbox": sandbox_id}
 

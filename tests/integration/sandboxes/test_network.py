@@ -14,6 +14,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,8 +22,9 @@ from riadex.adapters.sandbox.process.provider import UPLINK_TOOLS, ProcessSandbo
 from riadex.adapters.tools.gateway import HttpToolGateway
 from riadex.domain import ids
 from riadex.domain.sandboxes import SandboxHandle
-from tests.integration.sandboxes.conftest import process_sandboxes
+from tests.integration.sandboxes.conftest import TEST_MEMORY_BYTES, TEST_PIDS_MAX, process_sandboxes
 from tests.integration.sandboxes.netns import StandIn, missing_tools
+from tests.integration.sandboxes.test_secrets import COLLECT
 
 tools = HttpToolGateway()
 REFUSED = ("Connection refused", "Failed to connect", "Couldn't connect")
@@ -188,3 +190,75 @@ def test_none_has_no_network(nets: tuple[StandIn, StandIn], server_dir: Path, tm
         assert "unreachable" in out.lower() or any(marker in out for marker in REFUSED), out
     finally:
         provider.release_all()
+
+
+# --- the docker backend (podman): the same reach, through slirp4netns and the image's entry.sh -------
+
+
+@pytest.fixture(scope="module")
+def docker_sandbox(
+    nets: tuple[StandIn, StandIn], podman_image: tuple[str, str]
+) -> Iterator[tuple[Any, SandboxHandle]]:
+    import docker
+
+    from riadex.adapters.sandbox.docker.provider import DockerSandboxes
+
+    docker_host, image = podman_image
+    provider = DockerSandboxes(
+        client=docker.DockerClient(base_url=docker_host, timeout=60),
+        image=image,
+        memory_bytes=TEST_MEMORY_BYTES,
+        pids_max=TEST_PIDS_MAX,
+        network="internet",
+    )
+    try:
+        yield provider, provider.acquire(ids.new_id("sbx"), ids.new_id("ses"), ids.new_id("usr"))
+    finally:
+        provider.release_all()
+
+
+def test_docker_the_internet_answers_and_the_lan_and_host_do_not(
+    nets: tuple[StandIn, StandIn], docker_sandbox: tuple[Any, SandboxHandle]
+) -> None:
+    internet, lan = nets
+    _, handle = docker_sandbox
+    assert "stand-in-internet says hello" in curl(handle, internet.url)
+    loopback = HostListener("127.0.0.1")
+    everywhere = HostListener("0.0.0.0")
+    try:
+        seen = {
+            "lan": curl(handle, lan.url),
+            "host loopback through slirp's gateway": curl(handle, f"http://10.0.2.2:{loopback.port}/"),
+            "the host's veth address": curl(handle, f"http://{internet.host_address}:{everywhere.port}/"),
+        }
+        for what, output in seen.items():
+            assert "says hello" not in output, what
+            assert any(marker in output for marker in REFUSED), (what, output)
+        assert loopback.accepted == []
+        assert everywhere.accepted == []
+        assert "rc=0" not in shell(handle, "iptables -F OUTPUT 2>&1; echo rc=$?")
+    finally:
+        loopback.close()
+        everywhere.close()
+
+
+def test_docker_the_agent_reads_no_secret(docker_sandbox: tuple[Any, SandboxHandle]) -> None:
+    _, handle = docker_sandbox
+    tools.call(handle, "file_write", {"file": "notes/hello.txt", "content": "hi"})
+    assert "collected" in shell(handle, COLLECT)
+    seen, start = "", 0
+    while True:
+        page = tools.call(
+            handle, "file_read", {"file": "seen.txt", "start_line": start, "end_line": start + 200}
+        )
+        seen += page["content"]
+        start += 200
+        if start >= page["total_lines"]:
+            break
+    assert "uid=1000" in seen
+    assert "sandbox_server" in seen
+    assert "Permission denied" in seen
+    assert handle.secret not in seen
+    assert "SANDBOX_SECRET" not in seen  # not even its digest: the server's environment is not readable
+    out = shell(handle, "chmod +x notes/hello.txt && stat -c %u notes/hello.txt && rm -r notes")
+    assert "1000" in out

@@ -98,13 +98,16 @@ class EgressPolicy:
                 return True
         return not any(ip.version == net.version and ip in net for net in self.blocked)
 
-    def iptables_rules(self, version: int = 4) -> str:
+    def iptables_rules(self, version: int = 4, established: bool = False) -> str:
         """An iptables-restore (or ip6tables-restore) input: the OUTPUT chain of the sandbox's own
         network namespace. Loopback inside the namespace stays open (the sandbox's own services);
-        blocked TCP gets a reset and the rest an ICMP error, so a client fails at once, not by timeout."""
+        blocked TCP gets a reset and the rest an ICMP error, so a client fails at once, not by timeout.
+        `established`: replies on connections that came in (a container's published tool port) pass."""
         reject = "icmp-admin-prohibited" if version == 4 else "adm-prohibited"
         lines = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD DROP [0:0]", ":OUTPUT ACCEPT [0:0]"]
         lines.append("-A OUTPUT -o lo -j ACCEPT")
+        if established:
+            lines.append("-A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT")
         for dns in self.dns:
             if dns.version == version:
                 for proto in ("udp", "tcp"):
@@ -126,6 +129,28 @@ class EgressPolicy:
             lines.append(f"-A OUTPUT -d {network} -j REJECT --reject-with {reject}")
         lines.append("COMMIT")
         return "\n".join(lines) + "\n"
+
+
+def deny_all_rules(version: int = 4) -> str:
+    """`none` where the sandbox keeps an interface (a container reached on a published port): nothing
+    goes out but replies on connections that came in."""
+    reject = "icmp-admin-prohibited" if version == 4 else "adm-prohibited"
+    return (
+        "\n".join(
+            [
+                "*filter",
+                ":INPUT ACCEPT [0:0]",
+                ":FORWARD DROP [0:0]",
+                ":OUTPUT ACCEPT [0:0]",
+                "-A OUTPUT -o lo -j ACCEPT",
+                "-A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+                "-A OUTPUT -p tcp -j REJECT --reject-with tcp-reset",
+                f"-A OUTPUT -j REJECT --reject-with {reject}",
+                "COMMIT",
+            ]
+        )
+        + "\n"
+    )
 
 
 def parse_allow_hosts(raw: str) -> tuple[tuple[Allowed, ...], tuple[int, ...]]:

@@ -37,6 +37,8 @@ def build_provider(settings: Settings) -> SandboxProvider:
             pids_max=settings.sandbox_pids_max,
             idle_timeout_seconds=server_idle,
             start_timeout_seconds=settings.sandbox_start_timeout,
+            network=settings.sandbox_network,
+            allow_hosts=settings.sandbox_allow_hosts,
         )
     if backend == "fargate":
         import boto3

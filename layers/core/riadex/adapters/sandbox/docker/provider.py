@@ -4,12 +4,17 @@ Works with a Docker engine or podman's Docker-compatible API. Each container get
 CPU and pid limits, `init` (tini-like reaping; stops in 0.1 s), no capabilities and no privilege gain,
 labels naming its session and owner, and no environment but the tool server's own: the host's
 variables never reach it. Networking is
-slirp4netns on podman (user-space, leaves no host state) with the tool port published on 127.0.0.1
-only; on a real Docker engine it is the default bridge, published the same way.
+slirp4netns on podman (user-space, leaves no host state; the host's loopback closed unless a
+`host:PORT` is allowed) with the tool port published on 127.0.0.1 only; on a real Docker engine it is
+the default bridge, published the same way. The egress rules (egress.py) travel to the image's
+entry.sh, which loads them with the one extra capability it needs (NET_ADMIN) and drops it before the
+tool server starts; `none` loads rules that let nothing out. Only the secret's SHA-256 reaches the
+container (SANDBOX_SECRET_SHA256): `docker inspect` shows nothing anyone could authenticate with.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from dataclasses import dataclass
@@ -18,11 +23,13 @@ from typing import Any
 import docker
 from docker.errors import APIError, DockerException, NotFound
 
+from riadex.adapters.sandbox import egress
 from riadex.adapters.tools import server
 from riadex.domain.errors import Unavailable
 from riadex.domain.sandboxes import SandboxHandle
 
 BACKEND = "docker"
+SERVER_CAPS = ("SETUID", "SETGID", "CHOWN", "DAC_OVERRIDE", "FOWNER", "SETPCAP")
 LABEL_SESSION = "riadex.session"
 LABEL_OWNER = "riadex.owner"
 LABEL_SANDBOX = "riadex.sandbox"
@@ -40,6 +47,9 @@ class DockerSandboxes:
     start_timeout_seconds: float = 60.0
     network_mode: str | None = None
     """None: slirp4netns on podman, the engine's default elsewhere."""
+    network: str = "internet"
+    """internet | none | host (egress.py; `host` skips the rules and opens the host's loopback)."""
+    allow_hosts: str = ""
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> DockerSandboxes:
@@ -61,17 +71,37 @@ class DockerSandboxes:
             except (APIError, DockerException):
                 podman = False
             self.network_mode = "slirp4netns" if podman else ""
+        if self.network_mode == "slirp4netns":
+            _, host_ports = egress.parse_allow_hosts(self.allow_hosts)
+            loopback = self.network == "host" or bool(host_ports)
+            return f"slirp4netns:allow_host_loopback={'true' if loopback else 'false'}"
         return self.network_mode or None
+
+    def _egress_environment(self) -> dict[str, str]:
+        if self.network == "host":
+            return {}
+        if self.network == "none":
+            return {
+                "SANDBOX_EGRESS_V4": egress.deny_all_rules(4),
+                "SANDBOX_EGRESS_V6": egress.deny_all_rules(6),
+            }
+        rules = egress.policy(self.allow_hosts, egress.host_addresses())
+        return {
+            "SANDBOX_EGRESS_V4": rules.iptables_rules(4, established=True),
+            "SANDBOX_EGRESS_V6": rules.iptables_rules(6, established=True),
+        }
 
     def acquire(self, sandbox_id: str, session_id: str, owner_id: str) -> SandboxHandle:
         secret = secrets.token_urlsafe(32)
+        rules = self._egress_environment()
         try:
             container = self.client.containers.run(
                 self.image,
                 detach=True,
                 name=f"riadex-{sandbox_id}",
                 environment={
-                    "SANDBOX_SECRET": secret,
+                    "SANDBOX_SECRET_SHA256": hashlib.sha256(secret.encode()).hexdigest(),
+                    **rules,
                     "SANDBOX_HOST": "0.0.0.0",
                     "SANDBOX_PORT": str(self.port),
                     "SANDBOX_WORKSPACE": "/workspace",
@@ -84,7 +114,10 @@ class DockerSandboxes:
                 nano_cpus=self.nano_cpus,
                 pids_limit=self.pids_max,
                 init=True,
-                cap_drop=["ALL"],  # the server runs as an unprivileged user and needs none
+                cap_drop=["ALL"],
+                # entry.sh: NET_ADMIN to load the egress rules, then the server (uid 1001) keeps the rest
+                # to run the agent's commands as uid 1000 and hand it its files; the agent gets none.
+                cap_add=[*SERVER_CAPS, *(["NET_ADMIN"] if rules else [])],
                 security_opt=["no-new-privileges"],
                 network_mode=self._network_mode(),
                 ports={f"{self.port}/tcp": ("127.0.0.1", None)},

@@ -1,9 +1,11 @@
 """The `fargate` backend: one ECS Fargate task per session (awsvpc, no task role, no public IP).
 
-The per-sandbox secret travels as a container override (SANDBOX_SECRET): the task definition cannot
-hold it (one per sandbox) and the task has no role to fetch it with. It is readable by whoever may
-DescribeTasks on the cluster, which is the control plane itself; the sandbox security group only
-admits the Lambdas' security group on the tool port, so the secret is a second lock, not the only one.
+Only the per-sandbox secret's SHA-256 travels, as a container override (SANDBOX_SECRET_SHA256): the
+tool server needs nothing more to check the bearer secret, and whoever may DescribeTasks sees a digest
+nobody can authenticate with (the task definition cannot hold it, one per sandbox, and the task has no
+role to fetch anything). The sandbox security group only admits the Lambdas' security group on the
+tool port, so the secret is a second lock, not the only one. Egress: the template's sandbox security
+group (docs/sandboxes.md).
 
 Fargate starts take 45-90 s: the agent loop acquires early (docs/architecture.md), and `start_timeout_seconds`
 should be generous (180 s by default in the template).
@@ -11,6 +13,7 @@ should be generous (180 s by default in the template).
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from collections.abc import Callable
@@ -51,7 +54,7 @@ class FargateSandboxes:
     def acquire(self, sandbox_id: str, session_id: str, owner_id: str) -> SandboxHandle:
         secret = secrets.token_urlsafe(32)
         environment = {
-            "SANDBOX_SECRET": secret,
+            "SANDBOX_SECRET_SHA256": hashlib.sha256(secret.encode()).hexdigest(),
             "SANDBOX_PORT": str(self.port),
             "SANDBOX_IDLE_TIMEOUT": str(self.idle_timeout_seconds),
         }
