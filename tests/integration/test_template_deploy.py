@@ -3,10 +3,14 @@ token and the gateway's own errors carry CORS headers; binary bodies pass throug
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from riadex.entrypoints.observability import METRICS
 from tests.support.template import api_body, translated
 
 STREAM_PATHS = [
@@ -109,7 +113,7 @@ def _statements() -> list[tuple[str, dict[str, Any]]]:
         documents = []
         if resource["Type"] == "AWS::IAM::Role":
             documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
-        if resource["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::S3::BucketPolicy"):
+        if resource["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy"):
             documents.append(props["PolicyDocument"])
         for document in documents:
             found += [(name, statement) for statement in document["Statement"]]
@@ -172,3 +176,94 @@ def test_quotas_reach_the_functions_that_start_runs() -> None:
     assert all(
         parameters[p]["Default"] > 0 for p in ("QuotaConcurrentRuns", "QuotaLiveSandboxes", "QuotaRunsPerDay")
     )
+
+
+# --- Operable -------------------------------------------------------------------------------------
+
+
+def test_every_function_logs_to_a_group_with_retention() -> None:
+    functions = _of_type("AWS::Lambda::Function")
+    assert len(functions) >= 16
+    groups = {
+        str(g["Properties"]["LogGroupName"]["Fn::Sub"]): g["Properties"]
+        for g in _of_type("AWS::Logs::LogGroup").values()
+        if isinstance(g["Properties"].get("LogGroupName"), dict)
+    }
+    for name in functions:
+        group = groups.get(f"/aws/lambda/${{{name}}}")
+        assert group is not None, name
+        assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_state_machine_and_api_access_logs() -> None:
+    (machine,) = _of_type("AWS::StepFunctions::StateMachine").values()
+    logging = machine["Properties"]["LoggingConfiguration"]
+    assert logging["Level"] == "ERROR"
+    assert logging["IncludeExecutionData"] is False
+    assert logging["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"] == {
+        "Fn::GetAtt": ["StateMachineLogGroup", "Arn"]
+    }
+    (stage,) = _of_type("AWS::ApiGateway::Stage").values()
+    access = stage["Properties"]["AccessLogSetting"]
+    assert access["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    line = json.loads(access["Format"])
+    assert line["path"] == "$context.path"  # the path without its query string
+    assert not any("querystring" in v.lower() or "requestoverride" in v.lower() for v in line.values())
+    assert all(s.get("LoggingLevel", "OFF") == "OFF" for s in stage["Properties"]["MethodSettings"])
+
+
+def test_the_finalizer_and_the_reaper_have_dead_letter_queues() -> None:
+    resources = _resources()
+    rule = resources["FinalizeRunFunctionExecutionEnded"]["Properties"]["Targets"][0]
+    assert rule["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["FinalizerDeadLetterQueue", "Arn"]}
+    schedule = resources["ReaperFunctionEvery5Minutes"]["Properties"]["Targets"][0]
+    assert schedule["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["ReaperDeadLetterQueue", "Arn"]}
+    for function, queue in (
+        ("FinalizeRunFunction", "FinalizerDeadLetterQueue"),
+        ("ReaperFunction", "ReaperDeadLetterQueue"),
+    ):
+        config = resources[function]["Properties"]["DeadLetterConfig"]
+        assert config["TargetArn"] == {"Fn::GetAtt": [queue, "Arn"]}
+    statements = [s for name, s in _statements() if name == "DeadLetterQueuesPolicy"]
+    assert {s["Principal"]["Service"] for s in statements} == {"events.amazonaws.com"}
+
+
+def _alarm_metrics(alarm: dict[str, Any]) -> set[tuple[str, str]]:
+    props = alarm["Properties"]
+    if "MetricName" in props:
+        return {(props["Namespace"], props["MetricName"])}
+    return {
+        (m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"])
+        for m in props["Metrics"]
+        if "MetricStat" in m
+    }
+
+
+def test_alarms_cover_failures_dead_letters_5xx_throttles_and_the_reaper() -> None:
+    alarms = _of_type("AWS::CloudWatch::Alarm")
+    watched = set().union(*(_alarm_metrics(a) for a in alarms.values()))
+    assert {
+        ("AWS/States", "ExecutionsFailed"),
+        ("AWS/States", "ExecutionsTimedOut"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/ApiGateway", "5XXError"),
+        ("AWS/Lambda", "Throttles"),
+        ("AWS/Lambda", "Errors"),
+    } <= watched
+    assert all(a["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
+
+
+def test_the_dashboard_shows_the_metrics_the_code_emits() -> None:
+    (dashboard,) = _of_type("AWS::CloudWatch::Dashboard").values()
+    text = dashboard["Properties"]["DashboardBody"]["Fn::Sub"][0]
+    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", text))["widgets"]
+    assert len(widgets) >= 6
+    emitted = set(re.findall(r'emit\(\s*"(\w+)"', _sources())) | {"Steps", "InputTokens", "OutputTokens"}
+    assert emitted <= set(METRICS)  # the loop counters are emitted from a table in observability
+    for metric in METRICS:
+        assert metric in text, metric
+
+
+def _sources() -> str:
+    root = Path(__file__).resolve().parents[2] / "layers" / "core" / "riadex"
+    return "".join(p.read_text() for p in root.rglob("*.py"))

@@ -25,6 +25,17 @@ from riadex.application import telemetry
 SERVICE = "riadex"
 NAMESPACE = "Riadex"
 REDACTED = "[REDACTED]"
+METRICS = (
+    "RunsEnded",
+    "Steps",
+    "ToolCalls",
+    "InputTokens",
+    "OutputTokens",
+    "SandboxAcquireSeconds",
+    "StreamSeconds",
+    "SandboxesReaped",
+)
+"""Every metric the code emits (the template's dashboard shows each; a test checks)."""
 
 _SECRETS = (
     re.compile(r"(?i)(access_token=)[^&\s\"'\\]+"),
