@@ -33,16 +33,17 @@ class Journal:
         self._guard = threading.Lock()
         self.writes = 0
 
-    def replay(self, client: Any) -> int:
-        """Apply the kept journals (the older one first) through `client`; returns the entries applied."""
+    def replay(self, backend: Any) -> int:
+        """Apply the kept journals (the older one first) to moto's DynamoDB backend, in this process (a
+        request per entry over HTTP cost ~30x more); returns the entries applied."""
         applied = 0
         for path in (self.previous, self.path):
             for entries in _read(path):
                 for table, key, item in entries:
                     if item is None:
-                        client.delete_item(TableName=table, Key=key)
+                        backend.delete_item(table, key)
                     else:
-                        client.put_item(TableName=table, Item=item)
+                        backend.put_item(table, item)
                     applied += 1
         return applied
 

@@ -64,6 +64,13 @@ def isolate_from_aws(endpoint: str, region: str) -> None:
     os.environ["AWS_ENDPOINT_URL"] = endpoint
 
 
+def _moto_dynamodb(region: str) -> Any:
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends[DEFAULT_ACCOUNT_ID][region]
+
+
 def end_interrupted_runs(container: Container) -> int:
     """Runs still open when the stack went down had their executions in moto's memory, which is gone:
     each ends `failed` (reason stack_restarted, retryable) with its `done`, never stuck `running`."""
@@ -122,7 +129,7 @@ class LocalStack:
             snapshot.load(self._dynamodb(), self.snapshot_path)
             # Every acknowledged write since that snapshot is in the journal (local/journal.py).
             self.journal = Journal(self.settings.data_dir / JOURNAL_FILE)
-            self.journal.replay(self._dynamodb())
+            self.journal.replay(_moto_dynamodb(self.settings.aws_region))
             self.journal.open()
         if self._keeps_snapshot and self.settings.snapshot_interval_seconds > 0:
             self._saver = threading.Thread(target=self._save_periodically, name="snapshot", daemon=True)
