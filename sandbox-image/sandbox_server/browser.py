@@ -127,7 +127,9 @@ class Browser:
         except ImportError as exc:  # the image was built WITH_BROWSER=0
             raise ToolError(503, "browser_disabled", "playwright is not installed in this sandbox") from exc
         if not os.path.exists(self.config.chromium):  # noqa: ASYNC240 - one stat, once
-            raise ToolError(503, "browser_disabled", f"no Chromium at {self.config.chromium}")
+            raise ToolError(
+                503, "browser_disabled", f"the browser is unavailable: no Chromium at {self.config.chromium}"
+            )
         headless = self.display is None
         width, height = self.config.screen_size
         args = list(CHROMIUM_FLAGS)

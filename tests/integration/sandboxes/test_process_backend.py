@@ -1,9 +1,11 @@
 """What only the process backend promises: its jail keeps the host's loopback services (moto with every
-table, the API itself) out of reach, and without a jail it still starts from an empty environment."""
+table, the API itself) out of reach; without bubblewrap it fails closed; and with the jail explicitly off
+it warns, and still starts from an empty environment."""
 
 from __future__ import annotations
 
 import http.server
+import logging
 import shutil
 import socket
 import threading
@@ -11,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from riadex.adapters.sandbox.process.provider import NO_JAIL_WARNING
 from riadex.adapters.tools.gateway import HttpToolGateway
 from riadex.domain import ids
+from riadex.domain.errors import Unavailable
 from tests.integration.sandboxes.conftest import process_sandboxes
 
 tools = HttpToolGateway()
@@ -53,12 +57,17 @@ def test_the_jail_cannot_reach_services_on_the_hosts_loopback(server_dir: Path, 
 
 
 def test_without_a_jail_the_server_still_starts_from_an_empty_environment(
-    server_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "canary-secret-4711")
-    plain = process_sandboxes(server_dir, tmp_path / "plain", jail="none")
+    with caplog.at_level(logging.WARNING):
+        plain = process_sandboxes(server_dir, tmp_path / "plain", jail="none")
+    assert [r.getMessage() for r in caplog.records] == [NO_JAIL_WARNING]  # said at start
+    caplog.clear()
     try:
-        handle = plain.acquire(ids.new_id("sbx"), ids.new_id("ses"), ids.new_id("usr"))
+        with caplog.at_level(logging.WARNING):
+            handle = plain.acquire(ids.new_id("sbx"), ids.new_id("ses"), ids.new_id("usr"))
+        assert [NO_JAIL_WARNING in r.getMessage() for r in caplog.records] == [True]  # and at every acquire
         assert plain.healthy(handle)
         seen = shell(handle, "env; pwd")
         assert "canary-secret-4711" not in seen
@@ -97,3 +106,19 @@ def test_chromium_runs_inside_the_jail(server_dir: Path, tmp_path: Path) -> None
     finally:
         browsing.release_all()
         site.shutdown()
+
+
+@pytest.mark.parametrize("jail", ["auto", "bwrap"])
+def test_without_bubblewrap_the_jail_fails_closed_naming_the_package(
+    server_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jail: str
+) -> None:
+    """No bwrap on PATH: no sandbox starts unjailed behind the user's back; the error says what to do."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    provider = process_sandboxes(server_dir, tmp_path / "nojail", jail=jail)
+    with pytest.raises(Unavailable) as refused:
+        provider.acquire(ids.new_id("sbx"), ids.new_id("ses"), ids.new_id("usr"))
+    assert "bubblewrap" in refused.value.message
+    assert "SANDBOX_JAIL=none" in refused.value.message
+    assert not any((tmp_path / "nojail").glob("*/run/*"))  # nothing was started

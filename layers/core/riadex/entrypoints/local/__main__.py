@@ -13,6 +13,7 @@ import uvicorn
 from riadex.bootstrap import bootstrap
 from riadex.config import Settings
 from riadex.entrypoints.http.app import create_app
+from riadex.entrypoints.local import checks
 from riadex.entrypoints.local.stack import LocalStack, PortInUse, ensure_port_free
 from riadex.entrypoints.scheduled.reaper import PeriodicReaper
 
@@ -63,6 +64,12 @@ def main() -> int:
     try:
         settings = stack.start()
         container = stack.container or bootstrap(settings)
+        for note in checks.unavailable(settings):
+            print(f"riadex: {note}", flush=True)
+        # Sandboxes that did not survive the restart are marked lost now, not at their next use.
+        lost = container.sandboxes.sweep_dead()
+        if lost:
+            print(f"riadex: {len(lost)} sandbox(es) of the last run did not survive the restart: marked lost")
         reaper = PeriodicReaper(
             container.sandboxes, settings.sandbox_idle_timeout, settings.sandbox_reap_every
         )

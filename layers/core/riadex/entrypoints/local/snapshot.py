@@ -43,3 +43,53 @@ def load(client: Any, path: Path) -> int:
                 pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
         count += len(items)
     return count
+
+
+def save_objects(client: Any, directory: Path) -> int:
+    """Mirror every object of the local object store under `directory/<bucket>/<key>`: the bytes of
+    uploads and large outputs come back after a restart, like the tables that point to them. Only new or
+    changed objects are written; files of objects that are gone (a deleted session's) are removed."""
+    kept: set[Path] = set()
+    for bucket in client.list_buckets().get("Buckets", []):
+        name = bucket["Name"]
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+            for item in page.get("Contents", []):
+                target = _object_path(directory, name, item["Key"])
+                if target is None:
+                    continue
+                kept.add(target)
+                if target.exists() and target.stat().st_size == item["Size"]:
+                    continue  # keys are never rewritten with other bytes of the same size here
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(target.name + ".tmp")
+                tmp.write_bytes(client.get_object(Bucket=name, Key=item["Key"])["Body"].read())
+                os.replace(tmp, target)
+    if directory.exists():
+        for path in sorted(directory.rglob("*"), reverse=True):
+            if path.is_file() and path not in kept:
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+    return len(kept)
+
+
+def load_objects(client: Any, directory: Path) -> int:
+    if not directory.is_dir():
+        return 0
+    count = 0
+    for bucket_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
+        existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+        if bucket_dir.name not in existing:
+            client.create_bucket(Bucket=bucket_dir.name)
+        for path in sorted(p for p in bucket_dir.rglob("*") if p.is_file() and not p.name.endswith(".tmp")):
+            key = path.relative_to(bucket_dir).as_posix()
+            client.put_object(Bucket=bucket_dir.name, Key=key, Body=path.read_bytes())
+            count += 1
+    return count
+
+
+def _object_path(directory: Path, bucket: str, key: str) -> Path | None:
+    parts = key.split("/")
+    if any(part in ("", ".", "..") for part in parts) or "/" in bucket or bucket in (".", ".."):
+        return None  # not a key this project writes; never a path outside the directory
+    return directory.joinpath(bucket, *parts)

@@ -1,4 +1,5 @@
-"""Start and stop the local stack: moto on a private port, tables from the pynamodb models, data restored.
+"""Start and stop the local stack: moto on a private port, tables from the pynamodb models, data restored
+(the tables' items and the object store's bytes, both kept under RIADEX_DATA_DIR).
 
 `python -m riadex.entrypoints.local` (what `make dev` runs) wraps this around uvicorn; the e2e tests
 start that same command.
@@ -36,6 +37,7 @@ from riadex.entrypoints.local.moto_fidelity import make_moto_faithful
 SNAPSHOT_FILE = "dynamodb.json"
 JOURNAL_FILE = "dynamodb.journal"
 INTERRUPTED = "stack_restarted"
+OBJECTS_DIR = "objects"  # the object store's bytes, one file per object
 STATE_MACHINE_NAME = "riadex-agent"
 
 
@@ -51,6 +53,23 @@ def ensure_port_free(host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError:
             raise PortInUse(f"port {port} on {host} is already in use") from None
+
+
+class _ExpectedWorkflowFailures(logging.Filter):
+    """moto's Step Functions logs, at ERROR, every failure its ASL interpreter handles: a task error
+    the state machine catches, its own Fail state. Those are the product's normal paths (a `!fail` run,
+    a cancel), and the product logs them itself; any other exception in the interpreter is kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        first = str(args[0]) if args else str(record.msg)
+        return not first.startswith("Exception=FailureEventException")
+
+
+def quiet_expected_workflow_failures() -> None:
+    logger = logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component")
+    if not any(isinstance(f, _ExpectedWorkflowFailures) for f in logger.filters):
+        logger.addFilter(_ExpectedWorkflowFailures())
 
 
 def isolate_from_aws(endpoint: str, region: str) -> None:
@@ -108,6 +127,7 @@ class LocalStack:
     def start(self) -> Settings:
         """Start moto, create and restore the tables; returns the settings the app must use."""
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+        quiet_expected_workflow_failures()
         make_moto_faithful()
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.moto.start()
@@ -131,6 +151,7 @@ class LocalStack:
             self.journal = Journal(self.settings.data_dir / JOURNAL_FILE)
             self.journal.replay(_moto_dynamodb(self.settings.aws_region))
             self.journal.open()
+            snapshot.load_objects(self._s3(), self.objects_path)
         if self._keeps_snapshot and self.settings.snapshot_interval_seconds > 0:
             self._saver = threading.Thread(target=self._save_periodically, name="snapshot", daemon=True)
             self._saver.start()
@@ -179,6 +200,14 @@ class LocalStack:
         snapshot.save(self._dynamodb(), self._table_names(), self.snapshot_path)
         if self.journal is not None:
             self.journal.snapshot_saved()
+        snapshot.save_objects(self._s3(), self.objects_path)
+
+    @property
+    def objects_path(self) -> Path:
+        return self.settings.data_dir / OBJECTS_DIR
+
+    def _s3(self) -> Any:
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name=self.settings.aws_region)
 
     def _save_periodically(self) -> None:
         while not self._stop.wait(self.settings.snapshot_interval_seconds):

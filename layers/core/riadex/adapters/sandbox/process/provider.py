@@ -16,7 +16,9 @@ Isolation, when `bwrap` is on PATH (jail="auto"/"bwrap"):
 - `--die-with-parent` and `--new-session`: a sandbox never outlives the server that started it and
   cannot push input into its terminal;
 - a cgroup per sandbox capping memory and process count (see limits.py).
-Without bwrap (jail="none") the server still gets an environment built from nothing, a workspace of its
+Without bwrap, jail="auto"/"bwrap" start no sandbox (Unavailable, naming the package): the jail fails
+closed. Only an explicit jail="none" (SANDBOX_JAIL=none) runs unjailed, with a warning at start and at
+every acquire; the server still gets an environment built from nothing, a workspace of its
 own and the cgroup limits, but shares the host's filesystem view and network: fit for development only.
 
 A process sandbox belongs to the process that started it; after a restart its record's handle is not
@@ -53,6 +55,14 @@ log = logging.getLogger(__name__)
 BACKEND = "process"
 JAIL_WORKSPACE = "/workspace"
 JAIL_RUN = "/run/riadex"
+NO_BWRAP = (
+    "process sandboxes are jailed with bubblewrap, which is not installed: install the `bubblewrap` "
+    "package (apt-get install bubblewrap), or set SANDBOX_JAIL=none to run them unjailed (development only)"
+)
+NO_JAIL_WARNING = (
+    "SANDBOX_JAIL=none: process sandboxes run unjailed, sharing this host's files and network "
+    "(development only)"
+)
 RELAY_SCRIPT = Path(__file__).with_name("jail_relay.py")
 UPLINK_TOOLS = ("slirp4netns", "iptables-restore")
 UPLINK_DEVICE = "tap0"
@@ -137,6 +147,8 @@ class ProcessSandboxes:
         if self.network not in ("internet", "none", "host"):
             raise ValueError(f"network must be internet, none or host, not {self.network!r}")
         egress.parse_allow_hosts(self.allow_hosts)  # a malformed entry fails here, not at acquire
+        if self.jail == "none":
+            log.warning(NO_JAIL_WARNING)
 
     def effective_network(self) -> str:
         """What a jailed sandbox gets: `internet` needs slirp4netns, iptables and unshare; without them
@@ -162,14 +174,11 @@ class ProcessSandboxes:
 
     @property
     def jailed(self) -> bool:
+        """Fail closed: with the jail asked for (auto or bwrap) and no bwrap, no sandbox starts."""
         if self.jail == "none":
             return False
         if shutil.which("bwrap") is None:
-            if self.jail == "bwrap":
-                raise Unavailable(
-                    "SANDBOX_JAIL=bwrap but bubblewrap is not installed (apt-get install bubblewrap)"
-                )
-            return False
+            raise Unavailable(NO_BWRAP)
         return True
 
     # --- SandboxProvider -------------------------------------------------------------------------
@@ -182,6 +191,8 @@ class ProcessSandboxes:
         run_dir.mkdir(exist_ok=True)
         secret = secrets.token_urlsafe(32)
         jailed = self.jailed
+        if not jailed:
+            logging.getLogger(__name__).warning("%s (sandbox %s)", NO_JAIL_WARNING, sandbox_id)
         network = self.effective_network() if jailed else "host"
         # The secret goes through a pipe (SANDBOX_SECRET_FD): never in an environment or a command line.
         secret_r, secret_w = os.pipe()
