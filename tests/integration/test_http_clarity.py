@@ -4,6 +4,7 @@ empty message, VNC asked while it is off."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -136,3 +137,19 @@ def test_vnc_while_off_is_409_saying_how_to_turn_it_on(moto_endpoint: str) -> No
         assert "SANDBOX_VNC=true" in _error(
             client.get(f"/api/v1/sessions/{sid}/vnc?access_token={token}"), 409
         )
+
+
+def test_the_docs_page_loads_its_assets_from_the_server_not_a_cdn(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "cdn." not in page.text
+    scripts = re.findall(r'src="([^"]+\.js)"', page.text)
+    styles = re.findall(r'href="([^"]+\.css)"', page.text)
+    assert scripts
+    assert styles
+    for asset in [*scripts, *styles]:
+        assert asset.startswith("/"), asset  # served here
+        fetched = client.get(asset)
+        assert fetched.status_code == 200, asset
+        assert len(fetched.content) > 1000
+    assert client.get("/openapi.json").json()["info"]["title"] == "Riadex"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.middleware.cors import CORSMiddleware
 
 from riadex import __version__
@@ -38,7 +39,8 @@ def _add_cors(app: FastAPI, settings: Settings) -> None:
 
 
 def create_app(container: Container) -> FastAPI:
-    app = FastAPI(
+    # /docs serves Swagger UI's assets from the package (fastapi-offline), not from a CDN: it works offline.
+    app = FastAPIOffline(
         title="Riadex",
         version=__version__,
         description="A serverless backend for AI agents: sessions, runs and resumable event streams.",
