@@ -29,7 +29,14 @@ $(STAMP): pyproject.toml requirements.txt layers/core/requirements.txt layers/ll
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
 	@touch $@
 
-install: $(STAMP)
+# The web client's packages (noVNC for the live browser view), from web/package-lock.json.
+WEB_STAMP := web/node_modules/.riadex-stamp
+$(WEB_STAMP): web/package.json web/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd web && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.riadex-stamp; \
+	else echo "web: npm is missing (apt-get install npm); the web client's live browser view needs noVNC"; fi
+
+install: $(STAMP) $(WEB_STAMP)
 
 dev: install
 	$(BIN)/python -m riadex.entrypoints.local
@@ -77,7 +84,7 @@ bench-peers: install $(LANGGRAPH)
 # Without root or apt, it names what is missing and the suites that need it skip.
 SYSTEM_CMDS := chromium:chromium Xvfb:xvfb x11vnc:x11vnc podman:podman runc:runc slirp4netns:slirp4netns \
 	bwrap:bubblewrap debootstrap:debootstrap tini:tini newuidmap:uidmap fuse-overlayfs:fuse-overlayfs \
-	catatonit:catatonit iptables-restore:iptables ip:iproute2 curl:curl
+	catatonit:catatonit iptables-restore:iptables ip:iproute2 curl:curl npm:npm
 SYSTEM_PKGS := fonts-dejavu-core ca-certificates
 
 system-deps:

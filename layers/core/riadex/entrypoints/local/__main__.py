@@ -15,15 +15,20 @@ from riadex.config import Settings
 from riadex.entrypoints.http.app import create_app
 from riadex.entrypoints.local import checks
 from riadex.entrypoints.local.stack import LocalStack, PortInUse, ensure_port_free
+from riadex.entrypoints.local.web import mount_web
 from riadex.entrypoints.scheduled.reaper import PeriodicReaper
 
 
-def _ready_line(host: str, port: int) -> str:
+def _ready_line(host: str, port: int, dynamodb: str | None = None, web: bool = False) -> str:
     url = f"http://{'localhost' if host in ('127.0.0.1', 'localhost') else host}:{port}"
-    return (
-        f"Riadex is ready on {url} (API docs: {url}/docs). Get a token: "
-        f"curl -s -X POST {url}/api/v1/users -H 'Content-Type: application/json' -d '{{\"name\": \"me\"}}'"
-    )
+    line = f"Riadex is ready on {url} (API docs: {url}/docs). Get a token: "
+    body = '{"name": "me"}'
+    line += f"curl -s -X POST {url}/api/v1/users -H 'Content-Type: application/json' -d '{body}'"
+    if web:
+        line += f"\n  web client: {url}/   CLI: riadex login (RIADEX_URL={url})"
+    if dynamodb:
+        line += f"\n  DynamoDB (the stored events, README: Look at the stored events): {dynamodb}"
+    return line
 
 
 class _Server(uvicorn.Server):
@@ -75,10 +80,12 @@ def main() -> int:
         )
         reaper.start()
         app = create_app(container)
+        has_web = mount_web(app, settings)
         config = uvicorn.Config(
             app, host=settings.host, port=settings.port, log_level="warning", lifespan="off"
         )
-        server = _Server(config, _ready_line(settings.host, settings.port))
+        ready = _ready_line(settings.host, settings.port, settings.dynamodb_endpoint, has_web)
+        server = _Server(config, ready)
         # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal; ending here
         # (rather than dying) lets the finally clause write the snapshot.
         signal.signal(signal.SIGTERM, _on_sigterm)
