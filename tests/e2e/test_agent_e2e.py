@@ -14,6 +14,7 @@ from httpx_sse import connect_sse
 from tests.e2e.stack import running_stack
 from tests.support.agent_responders import write_then_read
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.invariants import check_run
 
 pytestmark = pytest.mark.e2e
 
@@ -43,6 +44,7 @@ def test_the_agent_writes_a_file_reads_it_back_and_quotes_it(tmp_path: Path) -> 
         file_view = api.post(f"/api/v1/sessions/{sid}/file", json={"file": "notes/hello.txt"}, headers=auth)
         session = api.get(f"/api/v1/sessions/{sid}", headers=auth).json()["data"]
 
+    check_run(events, run_id, whole_log=False)
     seqs = [int(str(e["seq"])) for e in events]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # gap-free, in order, each once
     types = [e["type"] for e in events]

@@ -11,6 +11,7 @@ import pytest
 from httpx_sse import connect_sse
 
 from tests.e2e.conftest import Stack
+from tests.support.invariants import check_run
 
 pytestmark = pytest.mark.e2e
 
@@ -67,6 +68,7 @@ def test_drop_mid_run_and_resume_gets_every_event_once_ending_in_done(stack: Sta
     assert rest[-1]["type"] == "done"
     assert rest[-1]["data"]["status"] == "completed"  # type: ignore[index]
     assert [e["type"] for e in first + rest].count("done") == 1
+    check_run(first + rest, run_id)
 
 
 def test_busy_session_409_then_cancel_running_and_queued(stack: Stack) -> None:
@@ -92,6 +94,7 @@ def test_busy_session_409_then_cancel_running_and_queued(stack: Stack) -> None:
     for rid in (run_id, queued["run_id"]):
         dones = [e["data"] for e in events if e["type"] == "done" and e["run_id"] == rid]
         assert [d["status"] for d in dones] == ["cancelled"]
+        check_run(events, rid)  # the cancelled sleep's tool call is closed too
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
 
 
