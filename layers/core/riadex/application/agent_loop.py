@@ -41,7 +41,7 @@ from riadex.application.runs import execution_name
 from riadex.application.sessions import DEFAULT_TITLE
 from riadex.application.tool_runner import ToolRunner
 from riadex.domain.errors import RunNotOpen
-from riadex.domain.events import EventType
+from riadex.domain.events import EventType, append_key
 from riadex.domain.models import Event, Run, RunStatus, utcnow
 
 STOP_CHECK_SECONDS = 0.5
@@ -145,9 +145,14 @@ class AgentLoop:
             return self._end(run, state, budget)
         if state.history >= self.limits.max_history_events:
             return state.went("continue")
+        prefix = f"think/{state.step}/{state.iteration}"
+        chosen = self._calls_already_chosen(run, prefix)
+        if chosen:  # a retried Think (its first attempt died after choosing): act on those calls
+            state.iteration += 1
+            state.tool_calls += chosen
+            return state.went("act")
         events = self._session_events(run)
         plan = _current_plan(events, run_id)
-        prefix = f"think/{state.step}/{state.iteration}"
         reply = self._model_call(
             run,
             prefix,
@@ -174,6 +179,12 @@ class AgentLoop:
             state.tool_calls += len(reply.tool_calls)
             return state.went("act")
         return self._step_completed(run, state, plan.steps, events)
+
+    def _calls_already_chosen(self, run: Run, prefix: str) -> int:
+        count = 0
+        while self._log.find(run.session_id, append_key(run.run_id, f"{prefix}/call/{count}")) is not None:
+            count += 1
+        return count
 
     def _step_completed(
         self, run: Run, state: LoopState, steps: Sequence[str], events: Sequence[Event]

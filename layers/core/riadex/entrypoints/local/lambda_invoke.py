@@ -19,6 +19,13 @@ from urllib.parse import unquote
 from aws_lambda_powertools import Logger
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+
+class RuntimeExited(Exception):
+    """The function's process died before it returned (killed, out of memory): Lambda reports
+    `Runtime.ExitError`, which the state machine retries. Raised by fault-injecting tests."""
+
+
 _PREFIX = "/2015-03-31/functions/"
 _SUFFIX = "/invocations"
 logger = Logger(service="riadex-local-lambda")
@@ -54,10 +61,11 @@ class LambdaInvokeServer:
                     event = json.loads(raw) if raw else {}
                     result = handler(event, None)
                 except Exception as exc:
-                    logger.info("task failed", extra={"function": name, "error": type(exc).__name__})
+                    error_type = "Runtime.ExitError" if isinstance(exc, RuntimeExited) else type(exc).__name__
+                    logger.info("task failed", extra={"function": name, "error": error_type})
                     self._answer(
                         200,
-                        {"errorType": type(exc).__name__, "errorMessage": str(exc)},
+                        {"errorType": error_type, "errorMessage": str(exc)},
                         {"X-Amz-Function-Error": "Unhandled"},
                     )
                     return
