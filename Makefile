@@ -11,10 +11,11 @@ SAM := $(TOOLS)/sam/bin/sam
 export PYTHONPATH := $(CURDIR)/layers/core
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install dev test lint typecheck unit integration e2e bench bench-peers tools build validate clean system-deps
+.PHONY: help install dev demo test lint typecheck unit integration e2e bench bench-peers tools build validate clean system-deps
 
 help:
 	@echo "make dev    - run the local stack on http://localhost:8000 (PORT=... to change)"
+	@echo "make demo   - synthetic CVs in a new session of a demo user (with make dev running)"
 	@echo "make test   - ruff, mypy, import contracts, cfn-lint and every test suite"
 	@echo "make bench  - measure, write bench/results.json and print a table"
 	@echo "make bench-peers - the same workloads against Riadex and LangGraph's dev server"
@@ -40,6 +41,10 @@ install: $(STAMP) $(WEB_STAMP)
 
 dev: install
 	$(BIN)/python -m riadex.entrypoints.local
+
+# Synthetic CVs uploaded into a new session of a demo user, on the stack `make dev` runs (RIADEX_URL).
+demo: install
+	$(BIN)/python -m riadex.entrypoints.cli demo
 
 lint: install
 	$(BIN)/ruff check .
@@ -84,7 +89,8 @@ bench-peers: install $(LANGGRAPH)
 # Without root or apt, it names what is missing and the suites that need it skip.
 SYSTEM_CMDS := chromium:chromium Xvfb:xvfb x11vnc:x11vnc podman:podman runc:runc slirp4netns:slirp4netns \
 	bwrap:bubblewrap debootstrap:debootstrap tini:tini newuidmap:uidmap fuse-overlayfs:fuse-overlayfs \
-	catatonit:catatonit iptables-restore:iptables ip:iproute2 curl:curl npm:npm
+	catatonit:catatonit iptables-restore:iptables ip:iproute2 curl:curl npm:npm \
+	pdftotext:poppler-utils
 SYSTEM_PKGS := fonts-dejavu-core ca-certificates
 
 system-deps:

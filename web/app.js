@@ -432,6 +432,11 @@ const RENDER = {
   },
   done(data, event) {
     setRunStatus(data.status);
+    for (const step of document.querySelectorAll("#plan-steps .step.running, #plan-steps .step.pending")) {
+      step.className = "step stopped";
+      step.querySelector(".step-icon").textContent = "■";
+      step.querySelector(".visually-hidden").textContent = ` (${data.status})`;
+    }
     closeWaits(data.status);
     const usage = data.usage || {};
     const label = { completed: "Completed", failed: "Failed", cancelled: "Cancelled", timed_out: "Timed out" }[data.status] || data.status;
@@ -884,6 +889,13 @@ async function main() {
     saved = JSON.parse(localStorage.getItem(STORE) || "null");
   } catch {
     saved = null;
+  }
+  // A link from `make demo`: #token=…&name=…&s=<session>; kept, then taken out of the address bar.
+  const link = new URLSearchParams(location.hash.slice(1));
+  if (link.get("token")) {
+    saved = { token: link.get("token"), name: link.get("name") || "" };
+    localStorage.setItem(STORE, JSON.stringify(saved));
+    history.replaceState(null, "", link.get("s") ? `#/s/${link.get("s")}` : location.pathname);
   }
   saveAuth(saved);
   if (!saved) return showSignIn();

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import pytest
@@ -20,6 +20,8 @@ ALLOWED_ORIGIN = "http://app.riadex.test"  # CORS_ORIGINS of the shared stack
 class Stack:
     base: str
     process: subprocess.Popen[str]
+    output: list[str] = field(default_factory=list)
+    """What the stack printed (its ready line names the web client and the local DynamoDB)."""
 
     def user(self, name: str = "e2e") -> tuple[str, dict[str, str]]:
         token = httpx.post(f"{self.base}/api/v1/users", json={"name": name}).json()["data"]["token"]
@@ -38,4 +40,4 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         STREAM_POLL_IDLE_MAX_SECONDS="0.5",
         CORS_ORIGINS=ALLOWED_ORIGIN,
     ) as started:
-        yield Stack(base=started.url, process=started.process)
+        yield Stack(base=started.url, process=started.process, output=started.output)

@@ -356,7 +356,8 @@ def _upload(ctx: Context, api: Api, sid: str, path: Path) -> dict[str, Any]:
         )
     ctx.console.print(
         f"[dim]uploaded[/] {stored['name']} ({stored['size']:,} bytes) → {stored['path']}  "
-        f"[dim]{stored['file_id']}[/]"
+        f"[dim]{stored['file_id']}[/]",
+        soft_wrap=True,
     )
     return stored
 
@@ -387,6 +388,61 @@ def download(ctx: Context, sid: str, file_id: str, output: Path | None) -> None:
     with ctx.api() as api:
         written = api.download(f"/sessions/{sid}/files/{file_id}", output)
     ctx.console.print(f"Wrote {written} ({written.stat().st_size:,} bytes).")
+
+
+# --- the demo corpus ----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--count", default=6, show_default=True, type=click.IntRange(1, 50), help="How many CVs.")
+@click.option("--seed", default=7, show_default=True, help="Same seed, same CVs (data and PDF bytes).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".riadex/demo"),
+    show_default=True,
+    help="Where the files are written.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the session, token and files as JSON.")
+@pass_ctx
+def demo(ctx: Context, count: int, seed: int, out: Path, as_json: bool) -> None:
+    """Generate synthetic CVs and upload them into a new session of a demo user."""
+    from urllib.parse import urlencode
+
+    from riadex.entrypoints.cli.demo import write_corpus
+
+    people, files = write_corpus(out, count, seed)
+    with Api(ctx.url, None) as anonymous:
+        try:
+            user = anonymous.call("POST", "/users", json={"name": "demo"})
+            token = str(user["token"])
+        except ApiError as exc:
+            if exc.status not in (403, 404, 405):
+                raise
+            token = ctx.api().token or ""  # Cognito: the demo goes to the signed-in user
+    quiet = Context(ctx.url)
+    quiet.console = Console(quiet=as_json)
+    with Api(ctx.url, token) as api:
+        session = api.call("PUT", "/sessions", json={"title": "Demo: candidate CVs"})
+        sid = session["session_id"]
+        uploaded = [_upload(quiet, api, sid, path) for path in files]
+    first = uploaded[1]["path"]
+    web = f"{ctx.url}/#" + urlencode({"token": token, "name": "demo", "s": sid})
+    if as_json:
+        click.echo(json.dumps({"session_id": sid, "token": token, "web_url": web, "files": uploaded}))
+        return
+    names = ", ".join(p.name for p in people)
+    ctx.console.print(
+        f"\n[bold]Demo ready:[/] {len(people)} synthetic CVs (seed {seed}: {names}) in {out}/,\n"
+        f"uploaded into session [bold]{sid}[/] of a new user [bold]demo[/].\n\n"
+        f"  Web:  {web}\n        (opens the session and signs this browser in as demo)\n"
+        f"  CLI:  export RIADEX_TOKEN={token}\n"
+        f"        riadex show {sid}\n"
+        f"        riadex chat {sid} '!shell pdftotext {first} - | head -40'\n"
+        f"  With a model key (OPENAI_API_KEY, …) ask about the candidates:\n"
+        f'        riadex chat {sid} "Who has the most Kubernetes experience? Read the CVs in uploads/."',
+        soft_wrap=True,
+    )
 
 
 def main() -> None:
