@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from starlette.datastructures import UploadFile
 
-from sandbox_server import __version__, files, identity, paths
+from sandbox_server import __version__, files, identity, paths, workspace
 from sandbox_server.activity import Activity
 from sandbox_server.auth import BearerAuth, deny_websocket
 from sandbox_server.browser import Browser
@@ -115,6 +116,7 @@ def create_app(config: Config) -> FastAPI:
     _file_routes(app, sandbox)
     _browser_routes(app, sandbox)
     _vnc_route(app, sandbox)
+    _workspace_routes(app, sandbox)
     app.add_middleware(BearerAuth, secret_digest=config.secret_digest, activity=sandbox.activity)
     return app
 
@@ -429,3 +431,34 @@ def _vnc_route(app: FastAPI, sb: Sandbox) -> None:
             )
             return
         await bridge(websocket, sb.display.rfb_port, sb.activity.touch)
+
+
+def _workspace_routes(app: FastAPI, sb: Sandbox) -> None:
+    """The workspace as one archive, for the control plane to save and restore (workspace.py)."""
+
+    @app.get("/workspace/stamp")
+    def workspace_stamp() -> dict[str, Any]:
+        return ok(workspace.stamp(sb.config.workspace))
+
+    @app.get("/workspace/archive")
+    def workspace_archive(max_bytes: int = 1 << 62) -> StreamingResponse:
+        data, made = workspace.archive(sb.config.workspace, max_bytes)
+
+        def chunks() -> Any:
+            with data:
+                while chunk := data.read(1024 * 1024):
+                    yield chunk
+
+        headers = {"X-Workspace-Stamp": made["stamp"], "X-Workspace-Bytes": str(made["bytes"])}
+        return StreamingResponse(chunks(), media_type="application/gzip", headers=headers)
+
+    @app.put("/workspace/archive")
+    async def workspace_restore(request: Request) -> dict[str, Any]:
+        with tempfile.SpooledTemporaryFile(max_size=workspace.SPOOL_BYTES) as spool:
+            async for chunk in request.stream():
+                spool.write(chunk)
+            spool.seek(0)
+            restored = await run_in_threadpool(
+                workspace.restore, sb.config.workspace, spool, sb.config.run_as
+            )
+        return ok(restored)

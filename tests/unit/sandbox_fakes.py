@@ -142,7 +142,14 @@ class FakeSandboxEvents:
         self.run_ids: list[str | None] = []
 
     def emit(
-        self, session_id: str, sandbox_id: str, status: SandboxStatus, backend: str, run_id: str | None = None
+        self,
+        session_id: str,
+        sandbox_id: str,
+        status: SandboxStatus,
+        backend: str,
+        run_id: str | None = None,
+        workspace: dict[str, Any] | None = None,
+        key: str | None = None,
     ) -> None:
         self.emitted.append((session_id, status.value, backend))
         self.run_ids.append(run_id)

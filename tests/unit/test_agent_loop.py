@@ -26,9 +26,14 @@ def world() -> World:
 class FakeSandbox:
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.saves: list[str] = []
 
     def ensure(self, session_id: str, owner_id: str, run_id: str | None = None) -> object:
         return object()
+
+    def save_workspace(self, session_id: str, run_id: str | None = None) -> object:
+        self.saves.append(session_id)
+        return None
 
     def call_existing(
         self, session_id: str, function: str, args: dict[str, Any], run_id: str | None = None
@@ -106,6 +111,7 @@ def test_a_run_plans_acts_step_by_step_and_summarizes(world: World) -> None:
     assert state.usage()["tool_calls"] == 3
     assert state.usage()["steps"] == 3
     assert [f for f, _ in sandbox.calls] == ["shell_exec", "file_read"]
+    assert sandbox.saves == [world.sid, world.sid]  # after each act that used the sandbox, not the search
     tools = [e.data for e in world.events.read(world.sid, 0, None) if e.type == "tool"]
     assert [(t["name"], t["status"]) for t in tools] == [
         ("shell", "calling"),

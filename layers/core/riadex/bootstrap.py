@@ -21,7 +21,7 @@ from riadex.adapters.dynamodb.sandbox_records import DynamoSandboxRecords, Inlin
 from riadex.adapters.sandbox.factory import build_provider
 from riadex.adapters.stepfunctions.workflow import StepFunctionsWorkflow
 from riadex.adapters.storage.s3 import S3ObjectStore
-from riadex.adapters.tools.gateway import HttpToolGateway
+from riadex.adapters.tools.gateway import HttpToolGateway, HttpWorkspaceTransfer
 from riadex.application.agent_loop import AgentLoop, LoopLimits, LoopPorts
 from riadex.application.agent_model import AgentModel
 from riadex.application.files import FileRepository, FileStore, UploadPolicy, place_pending
@@ -40,6 +40,7 @@ from riadex.application.sandbox_ports import SandboxProvider
 from riadex.application.sandboxes import EventLogSandboxEvents, Sandboxes
 from riadex.application.tool_catalog import CONTROL_PLANE_TOOLS
 from riadex.application.tool_runner import ToolRunner
+from riadex.application.workspaces import Workspaces
 from riadex.config import Settings, get_settings
 
 
@@ -197,6 +198,7 @@ def bootstrap(settings: Settings | None = None) -> Container:
         events=EventLogSandboxEvents(events),
         tools=HttpToolGateway(),
         provision_timeout_seconds=settings.sandbox_start_timeout * 2,
+        workspaces=Workspaces(HttpWorkspaceTransfer(), objects, settings.sandbox_workspace_max_bytes),
     )
     files = DynamoFileRepository()
     tools = sandboxes.tools

@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     network, its loopback services included (an explicit opt-in). See docs/sandboxes.md."""
     sandbox_allow_hosts: str = ""
     """Exceptions to `internet`'s block list, comma-separated: host:PORT, ADDRESS[:PORT], CIDR[:PORT]."""
+    sandbox_workspace_max_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    """A workspace above this is not saved (the last save that fitted stays; a `sandbox` event says so)."""
     sandbox_image: str = "riadex-sandbox:dev"
     sandbox_cluster: str = "riadex-sandboxes"
     sandbox_task_definition: str = "riadex-sandbox"

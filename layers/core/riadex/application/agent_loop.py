@@ -39,7 +39,7 @@ from riadex.application.ports import EventLog, RunEnding, RunRepository, Session
 from riadex.application.run_events import RunEvents
 from riadex.application.runs import execution_name
 from riadex.application.sessions import DEFAULT_TITLE
-from riadex.application.tool_runner import ToolRunner
+from riadex.application.tool_runner import SANDBOX_TOOLS, ToolRunner
 from riadex.domain.errors import RunNotOpen
 from riadex.domain.events import EventType, append_key
 from riadex.domain.models import Event, Run, RunStatus, utcnow
@@ -218,10 +218,12 @@ class AgentLoop:
         if run is None:
             return state.went("end")
         asks = False
+        in_sandbox = False
         for call in _open_calls(self._run_events(run), run_id):
             if call.name == tc.MESSAGE_ASK_USER:
                 asks = True
                 continue
+            in_sandbox = in_sandbox or tc.tool_of(call.name) in SANDBOX_TOOLS
             outcome = self.tools.run(run, call)
             data = {**_calling(call), "status": outcome.status, "content": outcome.content}
             data["duration_ms"] = outcome.duration_ms
@@ -229,6 +231,8 @@ class AgentLoop:
                 self._events.tool(run, f"tool/{call.id}/result", data)
             except RunNotOpen:
                 return state.went("end")  # cancelled while the tool ran: the cancel wrote the done
+        if in_sandbox:
+            self.tools.checkpoint(run)
         return state.went("ask" if asks else "think")
 
     # --- ask: pause for the user's answer --------------------------------------------------------

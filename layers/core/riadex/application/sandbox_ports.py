@@ -8,9 +8,12 @@ new tools) and should not churn the core ports.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from riadex.domain.sandboxes import SandboxHandle, SandboxRecord, SandboxStatus
+
+if TYPE_CHECKING:
+    from riadex.application.files import ObjectInfo
 
 
 class SandboxUnreachable(Exception):
@@ -86,9 +89,17 @@ class SandboxEvents(Protocol):
     """Where `sandbox{"status","backend"}` events go (docs/api.md): the session's event log."""
 
     def emit(
-        self, session_id: str, sandbox_id: str, status: SandboxStatus, backend: str, run_id: str | None = None
+        self,
+        session_id: str,
+        sandbox_id: str,
+        status: SandboxStatus,
+        backend: str,
+        run_id: str | None = None,
+        workspace: dict[str, Any] | None = None,
+        key: str | None = None,
     ) -> None:
-        """One `sandbox` event; `run_id` when a run's tool use caused it (None: views, uploads, reaper)."""
+        """One `sandbox` event; `run_id` when a run's tool use caused it (None: views, uploads, reaper);
+        `workspace` what happened to the workspace with it; `key` when it is not the status's only one."""
         ...
 
 
@@ -107,3 +118,31 @@ class ToolGateway(Protocol):
     def download(self, handle: SandboxHandle, path: str) -> bytes:
         """The bytes of a file in the sandbox; NotFound when there is none."""
         ...
+
+
+class WorkspaceTransfer(Protocol):
+    """The tool server's workspace as one archive (riadex.application.workspaces)."""
+
+    def stamp(self, handle: SandboxHandle) -> dict[str, Any]:
+        """{"stamp", "bytes", "files"}: changes whenever the workspace does."""
+        ...
+
+    def archive(self, handle: SandboxHandle, max_bytes: int) -> tuple[bytes, str, int]:
+        """(.tar.gz bytes, the stamp it was made at, the workspace's bytes); TooLarge above max_bytes."""
+        ...
+
+    def restore(self, handle: SandboxHandle, data: bytes) -> dict[str, Any]: ...
+
+
+class WorkspaceBlobs(Protocol):
+    """Where saved workspaces live (S3)."""
+
+    def put(
+        self, key: str, data: bytes, content_type: str, metadata: dict[str, str] | None = None
+    ) -> None: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def head(self, key: str) -> ObjectInfo | None: ...
+
+    def delete(self, keys: list[str]) -> None: ...

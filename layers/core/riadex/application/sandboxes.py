@@ -26,6 +26,7 @@ from riadex.application.sandbox_ports import (
     SandboxUnreachable,
     ToolGateway,
 )
+from riadex.application.workspaces import Workspaces
 from riadex.domain import ids
 from riadex.domain.errors import Conflict, NotFound, RunNotOpen, Unavailable
 from riadex.domain.events import EventType
@@ -46,10 +47,19 @@ class EventLogSandboxEvents:
         self._log = log
 
     def emit(
-        self, session_id: str, sandbox_id: str, status: SandboxStatus, backend: str, run_id: str | None = None
+        self,
+        session_id: str,
+        sandbox_id: str,
+        status: SandboxStatus,
+        backend: str,
+        run_id: str | None = None,
+        workspace: dict[str, Any] | None = None,
+        key: str | None = None,
     ) -> None:
-        data = {"status": status.value, "backend": backend}
-        key = f"sandbox:{sandbox_id}:{status.value}"
+        data: dict[str, Any] = {"status": status.value, "backend": backend}
+        if workspace is not None:
+            data["workspace"] = workspace
+        key = key or f"sandbox:{sandbox_id}:{status.value}"
         with contextlib.suppress(NotFound):
             try:
                 # Part of the run only while it is open: nothing of a run may follow its `done`.
@@ -78,6 +88,9 @@ class Sandboxes:
     sleep: Callable[[float], None] = field(default=time.sleep)
     on_ready: list[Callable[[str, SandboxHandle], object]] = field(default_factory=list)
     """Run when a session's new sandbox is ready (e.g. placing uploads that waited for it)."""
+    workspaces: Workspaces | None = None
+    """Saves a session's workspace when its sandbox is reaped (and after steps), restores it into the
+    next one; None: a workspace lives and dies with its sandbox."""
 
     # --- acquire and reuse ---------------------------------------------------------------------
 
@@ -136,11 +149,14 @@ class Sandboxes:
             self.records.set_status(session_id, claim.sandbox_id, SandboxStatus.LOST)
             self.events.emit(session_id, claim.sandbox_id, SandboxStatus.LOST, claim.backend, run_id)
             raise
+        workspace = self._restore(session_id, handle)
         if not self.records.mark_ready(session_id, handle, self.clock()):
             # The session was deleted (or the slot taken over) while this one started: do not leak it.
             self.provider.release(handle)
             raise Unavailable("the session changed while its sandbox was starting; try again")
-        self.events.emit(session_id, handle.sandbox_id, SandboxStatus.READY, handle.backend, run_id)
+        self.events.emit(
+            session_id, handle.sandbox_id, SandboxStatus.READY, handle.backend, run_id, workspace
+        )
         for hook in self.on_ready:
             try:
                 hook(session_id, handle)
@@ -148,6 +164,44 @@ class Sandboxes:
                 # A hook must not fail the acquire; a file it did not place waits for the next sandbox.
                 logger.exception("sandbox on_ready hook failed", extra={"session_id": session_id})
         return handle
+
+    def _restore(self, session_id: str, handle: SandboxHandle) -> dict[str, Any] | None:
+        """The session's saved workspace into its new sandbox (before it is marked ready, so no tool
+        call sees it half-restored). A failure leaves an empty workspace, said in the event."""
+        if self.workspaces is None:
+            return None
+        try:
+            return self.workspaces.restore(session_id, handle)
+        except Exception as exc:
+            logger.exception("workspace restore failed", extra={"session_id": session_id})
+            return {
+                "action": "skipped",
+                "bytes": 0,
+                "reason": f"the saved workspace could not be restored: {exc}",
+            }
+
+    def _save(self, session_id: str, handle: SandboxHandle) -> dict[str, Any] | None:
+        if self.workspaces is None:
+            return None
+        try:
+            return self.workspaces.save(session_id, handle)
+        except Exception as exc:
+            logger.exception("workspace save failed", extra={"session_id": session_id})
+            return {"action": "skipped", "bytes": 0, "reason": f"the workspace could not be saved: {exc}"}
+
+    def save_workspace(self, session_id: str, run_id: str | None = None) -> dict[str, Any] | None:
+        """Save the session's workspace now if it changed (the loop calls this after each act). Only a
+        skipped save is an event (once per sandbox); a sandbox that is not ready is left alone."""
+        record = self.records.get(session_id)
+        if record is None or record.status is not SandboxStatus.READY or record.handle is None:
+            return None
+        workspace = self._save(session_id, record.handle)
+        if workspace is not None and workspace["action"] == "skipped":
+            key = f"sandbox:{record.sandbox_id}:ready:workspace-skipped"
+            self.events.emit(
+                session_id, record.sandbox_id, SandboxStatus.READY, record.backend, run_id, workspace, key=key
+            )
+        return workspace
 
     def _lose(self, record: SandboxRecord, run_id: str | None = None) -> None:
         """Mark a dead sandbox lost (once, whoever notices first) and free whatever is left of it."""
@@ -278,8 +332,12 @@ class Sandboxes:
                 last_used_at=record.last_used_at,
             ):
                 continue
+            workspace = None
             if record.handle is not None:
+                workspace = self._save(record.session_id, record.handle)
                 self.provider.release(record.handle)
-            self.events.emit(record.session_id, record.sandbox_id, SandboxStatus.RELEASED, record.backend)
+            self.events.emit(
+                record.session_id, record.sandbox_id, SandboxStatus.RELEASED, record.backend, None, workspace
+            )
             reaped.append(record.session_id)
         return reaped

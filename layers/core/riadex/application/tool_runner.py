@@ -45,6 +45,8 @@ class SandboxTools(Protocol):
         self, session_id: str, function: str, args: dict[str, Any], run_id: str | None = None
     ) -> dict[str, Any]: ...
 
+    def save_workspace(self, session_id: str, run_id: str | None = None) -> object: ...
+
 
 @dataclass(frozen=True)
 class ToolOutcome:
@@ -71,6 +73,14 @@ class ToolRunner:
     def prepare(self, run: Run) -> None:
         """Start (or find) the session's sandbox ahead of the first tool call."""
         self._sandbox().ensure(run.session_id, run.owner_id, run.run_id)
+
+    def checkpoint(self, run: Run) -> None:
+        """Save the session's workspace if the calls just made changed it (the tool server's stamp
+        says), so a sandbox lost later, or reaped, gives its files to the next one. Never fails a run."""
+        try:
+            self._sandbox().save_workspace(run.session_id, run.run_id)
+        except Exception:
+            logger.exception("workspace checkpoint failed", extra={"run_id": run.run_id})
 
     def run(self, run: Run, call: ToolCall) -> ToolOutcome:
         started = time.monotonic()

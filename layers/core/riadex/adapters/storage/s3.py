@@ -39,8 +39,10 @@ class S3ObjectStore:
 
     # --- bytes: the session files of riadex.application.files -----------------------------------
 
-    def put(self, key: str, data: bytes, content_type: str) -> None:
-        self._s3().put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+    def put(self, key: str, data: bytes, content_type: str, metadata: dict[str, str] | None = None) -> None:
+        self._s3().put_object(
+            Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, Metadata=metadata or {}
+        )
 
     def get(self, key: str) -> bytes:
         s3 = self._s3()

@@ -41,3 +41,16 @@ class HttpToolGateway:
 
     def download(self, handle: SandboxHandle, path: str) -> bytes:
         return server.download(handle, path)
+
+
+class HttpWorkspaceTransfer:
+    """WorkspaceTransfer over the tool server's /workspace routes."""
+
+    def stamp(self, handle: SandboxHandle) -> dict[str, Any]:
+        return server.request(handle, "GET", "/workspace/stamp", idempotent=True)
+
+    def archive(self, handle: SandboxHandle, max_bytes: int) -> tuple[bytes, str, int]:
+        return server.workspace_archive(handle, max_bytes)
+
+    def restore(self, handle: SandboxHandle, data: bytes) -> dict[str, Any]:
+        return server.workspace_restore(handle, data)

@@ -42,12 +42,19 @@ def _shared() -> httpx.Client:
         return _pool
 
 
-def _send(handle: SandboxHandle, method: str, path: str, timeout: float, **kwargs: Any) -> httpx.Response:
+def _send(
+    handle: SandboxHandle,
+    method: str,
+    path: str,
+    timeout: float,
+    headers_extra: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
     call_record.tool_call(handle.endpoint, method, path)
     return _shared().request(
         method,
         handle.endpoint + path,
-        headers={"Authorization": f"Bearer {handle.secret}"},
+        headers={"Authorization": f"Bearer {handle.secret}", **(headers_extra or {})},
         timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT),
         **kwargs,
     )
@@ -143,3 +150,38 @@ def download(handle: SandboxHandle, file: str, timeout: float = 60.0) -> bytes:
     if response.status_code >= 400:
         _raise_for(response)
     return response.content
+
+
+WORKSPACE_TIMEOUT = 600.0
+
+
+def workspace_archive(handle: SandboxHandle, max_bytes: int) -> tuple[bytes, str, int]:
+    """(the workspace as .tar.gz, its stamp, its bytes); TooLarge above `max_bytes`."""
+    try:
+        response = _send(
+            handle, "GET", "/workspace/archive", WORKSPACE_TIMEOUT, params={"max_bytes": max_bytes}
+        )
+    except httpx.TimeoutException:
+        raise Unavailable("the sandbox did not answer in time", retryable=True) from None
+    except httpx.TransportError as exc:
+        raise SandboxUnreachable(str(exc) or type(exc).__name__) from None
+    if response.status_code >= 400:
+        _raise_for(response)
+    return (
+        response.content,
+        response.headers.get("X-Workspace-Stamp", ""),
+        int(response.headers.get("X-Workspace-Bytes", "0")),
+    )
+
+
+def workspace_restore(handle: SandboxHandle, data: bytes) -> dict[str, Any]:
+    try:
+        response = _send(
+            handle, "PUT", "/workspace/archive", WORKSPACE_TIMEOUT, content=data,
+            headers_extra={"Content-Type": "application/gzip"},
+        )  # fmt: skip
+    except httpx.TimeoutException:
+        raise Unavailable("the sandbox did not answer in time", retryable=True) from None
+    except httpx.TransportError as exc:
+        raise SandboxUnreachable(str(exc) or type(exc).__name__) from None
+    return _data(response)
