@@ -1,7 +1,8 @@
 """Nothing fails silently on the local stack (`make dev`): it says at start which tools cannot work and
 why; a call to such a tool is a failed result that says so (and its step is failed); the expected end of
-a failing run is the product's own log line, not an interpreter's exception dump; and a restart keeps
-the object store's bytes and marks lost, at once, the sandboxes that did not survive it."""
+a failing run is the product's own log line, not an interpreter's exception dump; and a restart, even
+after a crash, keeps the object store's bytes and marks lost, at once, the sandboxes that did not
+survive it."""
 
 from __future__ import annotations
 
@@ -66,7 +67,10 @@ def test_unavailable_tools_failures_and_a_restart_are_all_said(tmp_path: Path) -
         log = "".join(stack.output)
         assert "Exception=FailureEventException" not in log  # moto's dump of an expected failure
         assert "task failed" in log  # the product's own line stays
-        assert stack.stop() == 0
+        late = {"file": ("late.txt", b"written just before the crash\n", "text/plain")}
+        crashed = api.post(f"/api/v1/sessions/{sid}/files", headers=auth, files=late).json()["data"]
+        stack.process.kill()  # SIGKILL: no snapshot, no clean shutdown
+        stack.process.wait()
 
     with running_stack(tmp_path) as stack, httpx.Client(base_url=stack.url, timeout=10) as api:
         assert "did not survive the restart: marked lost" in "".join(stack.output)
@@ -77,3 +81,5 @@ def test_unavailable_tools_failures_and_a_restart_are_all_said(tmp_path: Path) -
         download = api.get(f"/api/v1/sessions/{sid}/files/{uploaded['file_id']}", headers=auth)
         assert download.status_code == 200, download.text
         assert download.content == b"kept\n"  # the bytes survived with the record
+        late_bytes = api.get(f"/api/v1/sessions/{sid}/files/{crashed['file_id']}", headers=auth)
+        assert late_bytes.content == b"written just before the crash\n"  # written through, not at a snapshot

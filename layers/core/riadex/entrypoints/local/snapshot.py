@@ -54,7 +54,7 @@ def save_objects(client: Any, directory: Path) -> int:
         name = bucket["Name"]
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
             for item in page.get("Contents", []):
-                target = _object_path(directory, name, item["Key"])
+                target = object_path(directory, name, item["Key"])
                 if target is None:
                     continue
                 kept.add(target)
@@ -88,7 +88,7 @@ def load_objects(client: Any, directory: Path) -> int:
     return count
 
 
-def _object_path(directory: Path, bucket: str, key: str) -> Path | None:
+def object_path(directory: Path, bucket: str, key: str) -> Path | None:
     parts = key.split("/")
     if any(part in ("", ".", "..") for part in parts) or "/" in bucket or bucket in (".", ".."):
         return None  # not a key this project writes; never a path outside the directory

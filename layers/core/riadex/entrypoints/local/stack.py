@@ -22,7 +22,7 @@ from riadex.adapters.dynamodb import tables
 from riadex.bootstrap import Container, bind_tables
 from riadex.config import Settings
 from riadex.domain.models import RunStatus
-from riadex.entrypoints.local import snapshot
+from riadex.entrypoints.local import object_mirror, snapshot
 from riadex.entrypoints.local.agent_workflow import (
     LocalAgent,
     configure_moto,
@@ -152,6 +152,7 @@ class LocalStack:
             self.journal.replay(_moto_dynamodb(self.settings.aws_region))
             self.journal.open()
             snapshot.load_objects(self._s3(), self.objects_path)
+            object_mirror.mirror_to(self.objects_path)  # after the load: it would rewrite every file
         if self._keeps_snapshot and self.settings.snapshot_interval_seconds > 0:
             self._saver = threading.Thread(target=self._save_periodically, name="snapshot", daemon=True)
             self._saver.start()
