@@ -12,7 +12,7 @@ CHECKOV := $(TOOLS)/checkov/bin/checkov
 export PYTHONPATH := $(CURDIR)/layers/core
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install dev demo test lint typecheck unit integration e2e bench bench-peers tools build validate clean system-deps \
+.PHONY: help install dev demo deploy-web test lint typecheck unit integration e2e bench bench-peers tools build validate clean system-deps \
 	deploy-check template-tier
 
 help:
@@ -48,6 +48,11 @@ dev: install
 # Synthetic CVs uploaded into a new session of a demo user, on the stack `make dev` runs (RIADEX_URL).
 demo: install
 	$(BIN)/python -m riadex.entrypoints.cli demo
+
+# The web client to the stack's bucket and CloudFront (after `sam deploy`; STACK=riadex by default).
+STACK ?= riadex
+deploy-web: install
+	$(BIN)/python web/deploy.py --stack $(STACK)
 
 lint: install
 	$(BIN)/ruff check .

@@ -64,9 +64,13 @@ def cli(ctx: click.Context, url: str) -> None:
 @cli.command()
 @click.option("--name", default=None, help="Local mode: the user's name (default: your login name).")
 @click.option("--token", default=None, help="Keep this bearer token (Cognito: an ID token).")
+@click.option("--username", default=None, help="Cognito: sign in with this user (asks the password).")
 @pass_ctx
-def login(ctx: Context, name: str | None, token: str | None) -> None:
-    """Sign in: local mode creates a user; with --token keeps a token you already have."""
+def login(ctx: Context, name: str | None, token: str | None, username: str | None) -> None:
+    """Sign in: local mode creates a user; Cognito: --username (password asked) or --token."""
+    if username:
+        password = click.prompt("Password", hide_input=True)
+        token = _cognito_token(ctx.url, username, password)
     if token:
         with Api(ctx.url, token) as api:
             api.call("GET", "/sessions", params={"limit": 1})  # proves the token before keeping it
@@ -86,6 +90,48 @@ def login(ctx: Context, name: str | None, token: str | None) -> None:
             raise
     path = store.save_login(ctx.url, {"token": user["token"], "user_id": user["user_id"], "name": name})
     ctx.console.print(f"Signed in to {ctx.url} as [bold]{name}[/] ({user['user_id']}); token in {path}.")
+
+
+def _cognito_token(url: str, username: str, password: str) -> str:
+    """USER_PASSWORD_AUTH against Cognito, with the ids of the web client's config.json (the deployed
+    web URL serves it; the API is under /api/v1 there)."""
+    import httpx
+
+    try:
+        config = httpx.get(f"{url}/config.json", timeout=15).json()
+        cognito = config["cognito"]
+        region, client_id = cognito["region"], cognito["clientId"]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        raise click.ClickException(
+            f"{url}/config.json does not name a Cognito client: point RIADEX_URL at the web client's URL "
+            "(the stack's WebUrl output), or use --token"
+        ) from None
+    if not client_id:
+        raise click.ClickException(f"{url} does not use Cognito: run `riadex login --name …`")
+    response = httpx.post(
+        f"https://cognito-idp.{region}.amazonaws.com/",
+        headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
+        },
+        json={
+            "AuthFlow": "USER_PASSWORD_AUTH",
+            "ClientId": client_id,
+            "AuthParameters": {"USERNAME": username, "PASSWORD": password},
+        },
+        timeout=30,
+    )
+    body = response.json() if response.content else {}
+    if not response.is_success:
+        raise click.ClickException(
+            f"Cognito refused the sign-in: {body.get('message', response.status_code)}"
+        )
+    result = body.get("AuthenticationResult")
+    if not result:
+        raise click.ClickException(
+            f"Cognito asks for another step ({body.get('ChallengeName')}): use --token"
+        )
+    return str(result["IdToken"])
 
 
 @cli.command()
