@@ -12,7 +12,7 @@ CHECKOV := $(TOOLS)/checkov/bin/checkov
 export PYTHONPATH := $(CURDIR)/layers/core
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install dev demo deploy-web test lint typecheck unit integration e2e bench bench-peers tools build validate clean system-deps \
+.PHONY: help install dev demo deploy-web test lint typecheck unit integration e2e bench bench-peers tools build runtime-python validate clean system-deps \
 	deploy-check template-tier
 
 help:
@@ -131,9 +131,35 @@ $(SAM):
 
 tools: $(SAM)
 
-# sam build needs the Lambda runtime's Python (3.12) on PATH; pyenv provides it on this machine.
-build: $(SAM)
-	PYENV_VERSION=3.12.1:3.11.7 $(SAM) build
+# The Lambda runtime's Python (template.yaml's Runtime): sam build needs it as python$(RUNTIME) on PATH,
+# and the layers' Makefiles compile their bytecode with it. RUNTIME_PYTHON=/path/to/python overrides;
+# else the newest pyenv $(RUNTIME).x; else python$(RUNTIME) on PATH.
+RUNTIME := $(shell sed -n 's/^ *Runtime: *python\([0-9.]*\) *$$/\1/p' template.yaml | head -n1)
+RUNTIME_BIN := $(TOOLS)/runtime-bin
+find_runtime_python = $(or $(RUNTIME_PYTHON),$(shell \
+	root=$$(pyenv root 2>/dev/null || echo "$${PYENV_ROOT:-$$HOME/.pyenv}"); \
+	for p in $$(ls -d "$$root"/versions/$(RUNTIME).*/bin/python$(RUNTIME) 2>/dev/null | sort -V -r) \
+		$$(command -v python$(RUNTIME)); do \
+		"$$p" -c 'import sys; assert sys.version_info[:2] == tuple(map(int, "$(RUNTIME)".split(".")))' \
+			2>/dev/null && { echo "$$p"; break; }; \
+	done))
+
+runtime-python:
+	@py="$(find_runtime_python)"; \
+	if [ -z "$$py" ]; then \
+		echo "make build: Python $(RUNTIME) (the Lambda runtime in template.yaml) was not found. Install it" \
+			"(e.g. pyenv install $(RUNTIME)) or name it: make build RUNTIME_PYTHON=/path/to/python$(RUNTIME)" >&2; \
+		exit 1; \
+	fi; \
+	mkdir -p $(RUNTIME_BIN) && ln -sfn "$$(command -v "$$py")" $(RUNTIME_BIN)/python$(RUNTIME) && echo "runtime Python: $$py"
+
+# sam build, then the functions' bytecode (the layers compile theirs); the build is cached in .aws-sam/.
+build: $(SAM) runtime-python
+	PATH="$(CURDIR)/$(RUNTIME_BIN):$$PATH" RUNTIME_PYTHON="$(CURDIR)/$(RUNTIME_BIN)/python$(RUNTIME)" $(SAM) build
+	@for d in .aws-sam/build/*Function; do \
+		$(RUNTIME_BIN)/python$(RUNTIME) -m compileall -q --invalidation-mode unchecked-hash -s "$$d" -p /var/task "$$d" \
+			|| exit 1; \
+	done
 
 validate: $(SAM)
 	$(SAM) validate --lint --region us-east-1

@@ -9,6 +9,7 @@ from typing import Any
 from riadex.adapters import call_record
 from riadex.adapters.auth.tokens import HS256Tokens
 from riadex.adapters.auth.vnc_tokens import VncTokens
+from riadex.adapters.aws_clients import lazy_client
 from riadex.adapters.dynamodb import tables
 from riadex.adapters.dynamodb.files import DynamoFileRepository
 from riadex.adapters.dynamodb.repositories import (
@@ -227,6 +228,4 @@ def bootstrap(settings: Settings | None = None) -> Container:
 
 
 def _client(service: str, settings: Settings) -> Any:
-    import boto3
-
-    return boto3.client(service, region_name=settings.aws_region)
+    return lazy_client(service, settings.aws_region)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import jwt
-
 from riadex.domain.errors import Unauthorized
 from riadex.domain.models import User, utcnow
 
@@ -23,10 +21,14 @@ class HS256Tokens:
     def issue(self, user: User) -> str:
         now = utcnow()
         claims = {"sub": user.user_id, "name": user.name, "iss": _ISSUER, "iat": now, "exp": now + self._ttl}
+        import jwt  # PyJWT pulls http.client and ssl (its JWKS client): only where tokens are signed
+
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
 
     def verify(self, token: str) -> str:
         """The user id the token was issued to; Unauthorized if it is forged, expired or malformed."""
+        import jwt
+
         try:
             claims = jwt.decode(
                 token,

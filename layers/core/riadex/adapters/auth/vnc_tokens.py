@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import jwt
-
 from riadex.domain.errors import Unauthorized
 from riadex.domain.models import utcnow
 
@@ -34,10 +32,14 @@ class VncTokens:
             "iat": now,
             "exp": expires,
         }
+        import jwt  # PyJWT pulls http.client and ssl (its JWKS client): only where tokens are signed
+
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM), expires
 
     def verify(self, token: str, session_id: str) -> str:
         """The owner the token was issued to, if it is for this session and still valid."""
+        import jwt
+
         try:
             claims = jwt.decode(
                 token,

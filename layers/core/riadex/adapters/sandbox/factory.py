@@ -41,12 +41,11 @@ def build_provider(settings: Settings) -> SandboxProvider:
             allow_hosts=settings.sandbox_allow_hosts,
         )
     if backend == "fargate":
-        import boto3
-
+        from riadex.adapters.aws_clients import lazy_client
         from riadex.adapters.sandbox.fargate.provider import FargateSandboxes
 
         return FargateSandboxes(
-            ecs=boto3.client("ecs", region_name=settings.aws_region),
+            ecs=lazy_client("ecs", settings.aws_region),
             cluster=settings.sandbox_cluster,
             task_definition=settings.sandbox_task_definition,
             subnets=settings.sandbox_subnet_list(),
