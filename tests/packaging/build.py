@@ -124,7 +124,7 @@ class _Resolver:
     def value(self, node: Any) -> Any:
         if not isinstance(node, dict):
             return node
-        (function, argument), = node.items()
+        ((function, argument),) = node.items()
         if function == "Ref":
             return self.ref(argument)
         if function == "Fn::Sub":
@@ -138,11 +138,12 @@ class _Resolver:
             condition, yes, no = argument
             return self.value(yes if self.condition(condition) else no)
         if function == "Fn::GetAtt":
-            return f"arn:aws:riadex:us-east-1:123456789012:{argument if isinstance(argument, str) else argument[0]}"
+            name = argument if isinstance(argument, str) else argument[0]
+            return f"arn:aws:riadex:us-east-1:123456789012:{name}"
         raise AssertionError(f"unexpected intrinsic {function} in a function's environment")
 
     def condition(self, name: str) -> bool:
-        (function, argument), = self.conditions[name].items()
+        ((function, argument),) = self.conditions[name].items()
         assert function == "Fn::Equals", function
         left, right = (self.value(item) for item in argument)
         return bool(left == right)
