@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import httpx
 
 from riadex.adapters import call_record
 from riadex.application.sandbox_ports import SandboxUnreachable
 from riadex.domain.errors import InvalidInput, NotFound, TooLarge, Unavailable
 from riadex.domain.sandboxes import SandboxHandle
-
-if TYPE_CHECKING:
-    import httpx
 
 DEFAULT_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 5.0
@@ -32,8 +31,6 @@ def _shared() -> httpx.Client:
     """One pooled client for every sandbox: building a client costs ~10 ms (its SSL context), more than
     a whole tool-server round trip, and keep-alive connections save the TCP handshake per call."""
     global _pool
-    import httpx  # here, not at import: the API's cold start does not pay for it (~0.1 s)
-
     with _pool_lock:
         if _pool is None:
             _pool = httpx.Client(
@@ -53,8 +50,6 @@ def _send(
     headers_extra: dict[str, str] | None = None,
     **kwargs: Any,
 ) -> httpx.Response:
-    import httpx
-
     call_record.tool_call(handle.endpoint, method, path)
     return _shared().request(
         method,
@@ -108,8 +103,6 @@ def request(
     timeout: float = DEFAULT_TIMEOUT,
     idempotent: bool = False,
 ) -> dict[str, Any]:
-    import httpx
-
     attempts = 1 + (READ_RETRIES if idempotent else 0)
     for attempt in range(attempts):
         try:
@@ -148,8 +141,6 @@ def wait_healthy(handle: SandboxHandle, deadline: float, alive: Any = None) -> b
 
 
 def download(handle: SandboxHandle, file: str, timeout: float = 60.0) -> bytes:
-    import httpx
-
     try:
         response = _send(handle, "GET", "/file/download", timeout, params={"file": file})
     except httpx.TimeoutException:
