@@ -38,7 +38,11 @@ def run_step(conversation: list[ChatMessage], plan: Plan, index: int, result: st
         ("!write a.py print(1)\\nprint(2)", "file_write", {"file": "a.py", "content": "print(1)\nprint(2)"}),
         ("!write empty.txt", "file_write", {"file": "empty.txt", "content": ""}),
         ("!read notes/a.txt", "file_read", {"file": "notes/a.txt"}),
-        ("!browse http://127.0.0.1:9/page", "browser_navigate", {"url": "http://127.0.0.1:9/page"}),
+        (
+            "!browse http://127.0.0.1:9/page",
+            "browser_navigate",
+            {"url": "http://127.0.0.1:9/page", "screenshot": True},
+        ),
         ("!search riadex serverless agents", "web_search", {"query": "riadex serverless agents"}),
         ("!ask Which colour?", "message_ask_user", {"question": "Which colour?"}),
         ("!sleep 30", "shell_exec", {"command": "sleep 30", "session_id": "default"}),

@@ -39,6 +39,7 @@ from riadex.application.run_events import RunEvents
 from riadex.application.runs import RunLimits, RunService
 from riadex.application.sandbox_ports import SandboxProvider
 from riadex.application.sandboxes import EventLogSandboxEvents, Sandboxes
+from riadex.application.screenshots import Screenshots
 from riadex.application.tool_catalog import CONTROL_PLANE_TOOLS
 from riadex.application.tool_runner import ToolRunner
 from riadex.application.workspaces import Workspaces
@@ -116,6 +117,7 @@ class Container:
             lambda: sandboxes,
             lambda: make_search_provider(settings),
             self.runs,
+            screenshots=Screenshots(self.file_store),
         )
         models: list[AgentModel] = []
 

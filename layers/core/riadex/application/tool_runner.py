@@ -23,6 +23,7 @@ from riadex.application import telemetry
 from riadex.application import tool_catalog as tc
 from riadex.application.llm import ToolCall
 from riadex.application.ports import RunRepository
+from riadex.application.screenshots import Screenshots
 from riadex.application.search import SearchError, SearchProvider, search_tool_content
 from riadex.domain.errors import DomainError, Unavailable
 from riadex.domain.models import Run, RunStatus
@@ -64,7 +65,9 @@ class ToolRunner:
         runs: RunRepository,
         *,
         cancel_poll_seconds: float = 0.5,
+        screenshots: Screenshots | None = None,
     ) -> None:
+        self._screenshots = screenshots
         self._sandbox = sandbox
         self._search = search
         self._runs = runs
@@ -128,7 +131,7 @@ class ToolRunner:
         finally:
             done.set()
             watcher.join(timeout=self._poll * 4)
-        return _tool_content(data)
+        return _tool_content(data, run.session_id, self._screenshots)
 
     def _watch(self, run: Run, call: ToolCall, done: threading.Event) -> None:
         while not done.wait(self._poll):
@@ -157,10 +160,16 @@ class ToolRunner:
             logger.warning("could not interrupt %s: %s", call.name, exc.message)
 
 
-def _tool_content(data: dict[str, Any]) -> dict[str, Any]:
+def _tool_content(data: dict[str, Any], session_id: str, screenshots: Screenshots | None) -> dict[str, Any]:
     """The tool server's data as event content: a browser screenshot is not inlined (its base64 would
-    crowd out the page text); the event says one was taken."""
+    crowd out the page text); it goes to the object store and the event carries its URL."""
     if "screenshot_png_b64" in data:
+        png = data["screenshot_png_b64"]
         data = {k: v for k, v in data.items() if k != "screenshot_png_b64"}
         data["screenshot"] = "taken"
+        if screenshots is not None and isinstance(png, str):
+            try:
+                data.update(screenshots.keep(session_id, png))
+            except Exception:
+                logger.exception("screenshot not stored", extra={"session_id": session_id})
     return data

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 
-_PATTERN = re.compile(r"^(usr|ses|run|fil|sbx|upl)_[0-9a-f]{32}$")
+_PATTERN = re.compile(r"^(usr|ses|run|fil|sbx|upl|shot)_[0-9a-f]{32}$")
 
 
 def new_id(prefix: str) -> str:

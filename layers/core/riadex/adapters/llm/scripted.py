@@ -95,7 +95,7 @@ def tool_call_for(directive: Directive, step_index: int) -> ToolCall:
     elif name == "read":
         function, arguments = tc.FILE_READ, {"file": arg}
     elif name == "browse":
-        function, arguments = tc.BROWSER_NAVIGATE, {"url": arg}
+        function, arguments = tc.BROWSER_NAVIGATE, {"url": arg, "screenshot": True}
     elif name == "search":
         function, arguments = tc.WEB_SEARCH, {"query": arg}
     elif name == "ask":

@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from riadex.application import files as use
+from riadex.application.screenshots import Screenshots
 from riadex.domain.errors import InvalidInput
 from riadex.entrypoints.http.dependencies import ContainerDep, UserId
 from riadex.entrypoints.http.sandbox_schemas import FileOut
@@ -154,3 +155,14 @@ def download(session_id: str, file_id: str, user_id: UserId, container: Containe
         media_type=stored.content_type,
         headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(stored.name)}"},
     )
+
+
+@router.get(
+    "/{session_id}/screenshots/{screenshot_id}",
+    summary="A browser screenshot a tool event points to",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+def screenshot(session_id: str, screenshot_id: str, user_id: UserId, container: ContainerDep) -> Response:
+    png = Screenshots(container.file_store).fetch(user_id, session_id, screenshot_id, container.sessions)
+    return Response(content=png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
