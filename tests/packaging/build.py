@@ -143,7 +143,19 @@ class _Resolver:
         raise AssertionError(f"unexpected intrinsic {function} in a function's environment")
 
     def condition(self, name: str) -> bool:
-        ((function, argument),) = self.conditions[name].items()
-        assert function == "Fn::Equals", function
-        left, right = (self.value(item) for item in argument)
-        return bool(left == right)
+        return self.truth(self.conditions[name])
+
+    def truth(self, node: Any) -> bool:
+        ((function, argument),) = node.items()
+        if function == "Condition":
+            return self.condition(argument)
+        if function == "Fn::Equals":
+            left, right = (self.value(item) for item in argument)
+            return bool(left == right)
+        if function == "Fn::Not":
+            return not self.truth(argument[0])
+        if function == "Fn::And":
+            return all(self.truth(item) for item in argument)
+        if function == "Fn::Or":
+            return any(self.truth(item) for item in argument)
+        raise AssertionError(f"unexpected condition function {function}")

@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".riadex"), alias="RIADEX_DATA_DIR")
     # Between snapshots of the local tables (also written on shutdown); 0 = only on shutdown.
     snapshot_interval_seconds: float = Field(default=30.0, ge=0)
+    # `sam local start-lambda` (http://127.0.0.1:3001): the state machine's tasks run there, in the built
+    # functions, instead of in this process (riadex.entrypoints.local.sam_lambda; README "sam local").
+    local_lambda_endpoint: str | None = Field(default=None, alias="LOCAL_LAMBDA_ENDPOINT")
 
     # LLM (docs/api.md). With no LLM_PROVIDER, the first provider that has a key is used, else the offline
     # scripted model. A `*_param` names an SSM parameter (or `secretsmanager:<name>`, or a Secrets Manager

@@ -26,6 +26,14 @@ class RuntimeExited(Exception):
     `Runtime.ExitError`, which the state machine retries. Raised by fault-injecting tests."""
 
 
+class FunctionError(Exception):
+    """A function that ran elsewhere (sam local start-lambda) failed with this Lambda error type."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
 _PREFIX = "/2015-03-31/functions/"
 _SUFFIX = "/invocations"
 logger = Logger(service="riadex-local-lambda")
@@ -61,7 +69,12 @@ class LambdaInvokeServer:
                     event = json.loads(raw) if raw else {}
                     result = handler(event, None)
                 except Exception as exc:
-                    error_type = "Runtime.ExitError" if isinstance(exc, RuntimeExited) else type(exc).__name__
+                    if isinstance(exc, FunctionError):
+                        error_type = exc.error_type
+                    elif isinstance(exc, RuntimeExited):
+                        error_type = "Runtime.ExitError"
+                    else:
+                        error_type = type(exc).__name__
                     logger.info("task failed", extra={"function": name, "error": error_type})
                     self._answer(
                         200,

@@ -174,6 +174,11 @@ class LocalStack:
         end_interrupted_runs(container)
         loop = container.agent_loop()
         handlers = {**make_handlers(lambda: container.run_service), **make_agent_handlers(lambda: loop)}
+        if settings.local_lambda_endpoint:
+            from riadex.entrypoints.local.sam_lambda import SamLocalLambda
+
+            remote = SamLocalLambda(settings.local_lambda_endpoint)
+            handlers = {name: remote.handler(name) for name in handlers}
         self.agent = LocalAgent(self.lambdas, settings.aws_region, STATE_MACHINE_NAME, handlers).start()
 
     def stop(self) -> None:
