@@ -799,6 +799,7 @@ async function connectVnc() {
     const rfb = new RFB($("vnc-screen"), url, { wsProtocols: ["binary"] });
     rfb.viewOnly = !$("vnc-takeover").checked;
     rfb.scaleViewport = true;
+    rfb.background = "#111827";
     rfb.addEventListener("connect", () => (status.textContent = rfb.viewOnly ? "Live (view only)" : "Live (you have control)"));
     rfb.addEventListener("disconnect", () => (status.textContent = "Disconnected"));
     state.rfb = rfb;

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Stack
-from tests.e2e.stack import ROOT
+from tests.e2e.stack import ROOT, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -254,3 +254,47 @@ def test_sessions_are_listed_newest_first_and_deleted(web: Page) -> None:
     remaining = page.eval_on_selector_all(".session-item", "items => items.map(i => i.dataset.sid)")
     assert remaining == [first]
     assert web.errors == []
+
+
+LIT_PIXELS = """() => {
+  const c = document.querySelector('#vnc-screen canvas');
+  if (!c || !c.width || !c.height) return false;
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let lit = 0;
+  for (let i = 0; i < d.length; i += 4 * 97) if (d[i] + d[i + 1] + d[i + 2] > 600) lit++;
+  return lit > 50;
+}"""
+
+
+def test_live_browser_view_only_then_take_over(browser: Any, tmp_path: Path) -> None:
+    if not (shutil.which("Xvfb") and shutil.which("x11vnc")):
+        pytest.skip("the live view needs Xvfb and x11vnc: `make system-deps` (apt-get install xvfb x11vnc)")
+    if not (ROOT / "web" / "node_modules" / "@novnc" / "novnc" / "core" / "rfb.js").is_file():
+        pytest.fail("noVNC is missing: `make install` runs `npm ci` in web/")
+    with running_stack(tmp_path, SANDBOX_VNC="1") as started:
+        web = Page(browser, Stack(base=started.url, process=started.process))
+        try:
+            page = web.page
+            web.sign_in("Hedy")
+            web.new_session()
+            page_html = "<title>Live page</title><h1 style='font-size:64px'>Riadex live view</h1>"
+            web.send(f"!browse data:text/html,{page_html}")
+            web.wait_done()
+            assert "Live page" in page.locator("article.tool.browser").inner_text()
+            page.get_by_role("tab", name="Browser").click()
+            page.get_by_role("button", name="Connect").click()
+            page.wait_for_function("document.getElementById('vnc-status').textContent === 'Live (view only)'")
+            canvas = page.locator("#vnc-screen canvas")
+            canvas.wait_for()
+            # Frames arrive: the sandbox's screen (its browser showing the page) is drawn, not left blank.
+            page.wait_for_function(LIT_PIXELS)
+            assert page.evaluate("window.riadex.state.rfb.viewOnly") is True
+            web.shot("browser-view-only")
+            page.get_by_label("Take over (send my mouse and keyboard)").check()
+            assert page.evaluate("window.riadex.state.rfb.viewOnly") is False
+            assert page.locator("#vnc-status").inner_text() == "Live (you have control)"
+            page.get_by_label("Take over (send my mouse and keyboard)").uncheck()
+            assert page.evaluate("window.riadex.state.rfb.viewOnly") is True
+            assert web.errors == []
+        finally:
+            web.close()
