@@ -20,6 +20,7 @@ help:
 	@echo "make demo   - synthetic CVs in a new session of a demo user (with make dev running)"
 	@echo "make test   - ruff, mypy, import contracts, cfn-lint and every test suite"
 	@echo "make bench  - measure, write bench/results.json and print a table"
+	@echo "make load   - step up concurrent sessions on the local stack until it saturates (not in CI)"
 	@echo "make bench-peers - the same workloads against Riadex and LangGraph's dev server"
 	@echo "make build  - sam build (installs the SAM CLI into $(TOOLS)/ first)"
 	@echo "make deploy-check - cfn-lint, sam validate --lint, checkov (.checkov.yaml) and the template tier"
@@ -85,6 +86,11 @@ unit integration e2e: install system-deps
 
 bench: install
 	$(BIN)/python -m bench
+
+# Not in `make test`: many concurrent sessions on the local stack until it saturates (bench/load.py).
+# LOAD_ARGS="--levels 10,25,50 --soak 600" to choose the levels and soak for 10 minutes.
+load: install
+	$(BIN)/python -m bench.load $(LOAD_ARGS)
 
 # Riadex and LangGraph's dev server side by side (not in CI): LangGraph in a virtualenv of its own,
 # pinned by bench/peers/requirements.txt.
