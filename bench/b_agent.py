@@ -3,7 +3,7 @@
 A run of STEPS `!shell true` directives (scripted model, real `process` sandbox, the deployed ASL on
 moto, the task handlers behind the local Lambda Invoke server) after one warm-up run:
 - per step: wall time from `step{started}` to `step{completed}` (two model calls and one tool call:
-  Think → Act → Think), the time inside the model (timed around AgentModel.act), the tool's own
+  all in one Think task), the time inside the model (timed around AgentModel.act), the tool's own
   `duration_ms`, and the rest = orchestration overhead (Step Functions transitions, Lambda invokes,
   event log reads and writes, rebuilding the conversation);
 - state transitions per step and per run, from the execution's history (StateEntered events).
@@ -107,6 +107,7 @@ def _measure(stack: LocalStack, settings: Settings) -> dict[str, object]:
         model_ms.append(model)
         tool_ms.append(tool)
         overhead_ms.append(wall - model - tool)
+    extra = {**_first_event_and_cancel(container), **_reads_per_step(container, loop)}
     entered = _states_entered(settings, run_id)
     loop_states = sum(count for name, count in entered.items() if name in ("Think", "Act", "Route"))
     run_seconds = (events[-1].ts - started).total_seconds()
@@ -120,11 +121,107 @@ def _measure(stack: LocalStack, settings: Settings) -> dict[str, object]:
         "agent_state_transitions_per_run": sum(entered.values()),
         "agent_run_seconds": round(run_seconds, 2),
         "agent_steps_per_run": STEPS,
+        **extra,
     }
 
 
+OWNER = "usr_" + "0" * 32
+TRIES = 7
+
+
+def _wait_for(container: Any, session_id: str, run_id: str, found: Any, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for event in container.events.read(session_id, 0, None):
+            if event.run_id == run_id and found(event):
+                return event
+        time.sleep(0.01)
+    raise RuntimeError("the bench run did not get there")
+
+
+def _first_event_and_cancel(container: Any) -> dict[str, object]:
+    """POST message → the first agent event (`plan`), and cancel → the run no longer running."""
+    from riadex.application.sessions import create_session
+    from riadex.domain.models import utcnow
+
+    first_ms, cancel_ms = [], []
+    for _ in range(TRIES):
+        session = create_session(OWNER, None, container.sessions, 200)
+        sent = utcnow()
+        run = container.run_service.send_message(OWNER, session.session_id, "first\n!shell sleep 30")
+        plan = _wait_for(container, session.session_id, run.run_id, lambda e: e.type == "plan")
+        first_ms.append((plan.ts - sent).total_seconds() * 1000)
+        _wait_for(container, session.session_id, run.run_id, lambda e: e.type == "tool")
+        started = time.perf_counter()
+        container.run_service.cancel(OWNER, run.run_id)
+        while container.runs.get(run.run_id).status.value in ("running", "cancelling"):
+            time.sleep(0.001)
+        cancel_ms.append((time.perf_counter() - started) * 1000)
+        _wait_for(container, session.session_id, run.run_id, lambda e: e.type == "done")
+    return {
+        "agent_first_event_ms_p50": round(statistics.median(first_ms), 1),
+        "agent_cancel_to_not_running_ms_p50": round(statistics.median(cancel_ms), 1),
+        "agent_cancel_to_not_running_ms_max": round(max(cancel_ms), 1),
+    }
+
+
+class CountingLog:
+    """The loop's event log, counting the Queries and items its Think tasks read."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.counting = False
+        self.queries = 0
+        self.items = 0
+
+    def read(self, *args: Any, **kwargs: Any) -> Any:
+        found = self.inner.read(*args, **kwargs)
+        if self.counting:
+            self.queries += 1
+            self.items += len(found)
+        return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def _reads_per_step(container: Any, loop: Any) -> dict[str, object]:
+    """Events read per step (Think) after 10 and after 1,000 prior events in the session."""
+    from riadex.application.sessions import create_session
+
+    counting = CountingLog(loop._log)
+    loop._log = counting
+    think = loop.think
+
+    def counted_think(*args: Any, **kwargs: Any) -> Any:
+        counting.counting = True
+        try:
+            return think(*args, **kwargs)
+        finally:
+            counting.counting = False
+
+    loop.think = counted_think
+    figures: dict[str, object] = {}
+    try:
+        for prior in (10, 1000):
+            session = create_session(OWNER, None, container.sessions, 200)
+            for index in range(prior):
+                kind = ("message", {"role": "user" if index % 2 else "assistant", "content": f"m{index}"})
+                if index % 3 == 2:
+                    kind = ("delta", {"message_id": "msg_x", "text": "some text"})
+                container.events.append(session.session_id, kind[0], kind[1], key=f"seed/{index}")
+            counting.queries = counting.items = 0
+            _run(container, session.session_id, "\n".join(["reads"] + ["!shell true"] * 4))
+            figures[f"agent_think_events_read_per_step_{prior}_prior"] = round(counting.items / 4, 1)
+            figures[f"agent_think_queries_per_step_{prior}_prior"] = round(counting.queries / 4, 1)
+    finally:
+        loop._log = counting.inner
+        loop.think = think
+    return figures
+
+
 def _run(container: Any, session_id: str, message: str) -> tuple[str, list[Any]]:
-    run = container.run_service.send_message("usr_" + "0" * 32, session_id, message)
+    run = container.run_service.send_message(OWNER, session_id, message)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         events = [e for e in container.events.read(session_id, 0, None) if e.run_id == run.run_id]

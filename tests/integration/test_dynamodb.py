@@ -97,3 +97,37 @@ def test_a_database_failure_is_a_retryable_storage_error_and_a_transient_task_er
     start_run = make_handlers(lambda: container.run_service)["start-run"]
     with pytest.raises(TransientError, match="storage unavailable"):
         start_run({"run_id": ids.new_id("run")}, None)
+
+
+def test_a_run_conversation_snapshot_lives_in_the_run_item_or_in_s3_when_large(container: Container) -> None:
+    import os
+
+    from riadex.adapters.dynamodb.conversations import DynamoConversationStore
+    from riadex.adapters.dynamodb.tables import RunItem
+    from riadex.domain.models import Run, RunStatus
+    from riadex.entrypoints.local.agent_workflow import ensure_bucket
+
+    ensure_bucket(container.settings.aws_region, container.settings.objects_bucket)
+    session = _session("usr_a", 0, "t")
+    DynamoSessionRepository().add(session)
+    run = Run(
+        run_id=ids.new_id("run"),
+        session_id=session.session_id,
+        owner_id="usr_a",
+        status=RunStatus.QUEUED,
+        created_at=utcnow(),
+        message="m",
+    )
+    container.runs.create(run)
+    store = DynamoConversationStore(container.file_store, inline_bytes=4096)
+    assert store.load(run.run_id) is None
+    small = {"cursor": 3, "conversation": {"out": [{"role": "user", "content": "hi"}]}}
+    store.save(run.run_id, small)
+    assert store.load(run.run_id) == small
+    large = {"cursor": 9, "blob": os.urandom(8192).hex()}  # does not compress below the inline limit
+    store.save(run.run_id, large)
+    item = RunItem.get(run.run_id)
+    assert item.conversation is None
+    assert item.conversation_ref == f"runs/{run.run_id}/conversation.json.z"
+    assert store.load(run.run_id) == large
+    store.save(ids.new_id("run"), small)  # a run that is gone: nothing written, no error

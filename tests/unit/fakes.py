@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from collections.abc import Collection
 from datetime import datetime
@@ -210,3 +211,18 @@ class FakeObjects:
 class FakeTokens:
     def issue(self, user: User) -> str:
         return f"token-for-{user.user_id}"
+
+
+class FakeConversations:
+    """The run's conversation snapshots, kept as the JSON the adapter stores (so a snapshot that does
+    not round-trip fails here too)."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, str] = {}
+
+    def load(self, run_id: str) -> dict[str, Any] | None:
+        raw = self.items.get(run_id)
+        return json.loads(raw) if raw is not None else None
+
+    def save(self, run_id: str, snapshot: dict[str, Any]) -> None:
+        self.items[run_id] = json.dumps(snapshot)

@@ -15,6 +15,7 @@ from riadex.application.search import SearchResult
 from riadex.application.tool_runner import ToolRunner
 from riadex.domain.errors import NotFound
 from riadex.domain.models import RunStatus, utcnow
+from tests.unit.fakes import FakeConversations
 from tests.unit.test_runs import World
 
 
@@ -76,6 +77,7 @@ def make_loop(world: World, clock: Clock | None = None, **limits: Any) -> tuple[
         events=world.service.writer,
         workflow=world.workflow,
         ending=world.service,
+        conversations=FakeConversations(),
     )
     loop = AgentLoop(ports, lambda: model, tools, [], LoopLimits(**limits), clock=clock or utcnow)
     return loop, sandbox
@@ -211,3 +213,81 @@ def test_tasks_of_a_finished_run_end_at_once(world: World, status: RunStatus) ->
     assert loop.plan(run_id).next == "end"
     assert loop.think(run_id, LoopState()).next == "end"
     assert sandbox.calls == []
+
+
+class CountingEvents:
+    """The loop's event log, noting every event a read returns."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.returned: list[Any] = []
+
+    def read(self, *args: Any, **kwargs: Any) -> Any:
+        found = self.inner.read(*args, **kwargs)
+        self.returned.extend(found)
+        return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_step_is_one_think_that_runs_its_fast_tools_itself(world: World) -> None:
+    loop, sandbox = make_loop(world)
+    run_id = start(world, "!shell one\n!shell two\n!shell three")
+    tasks: list[str] = []
+    state = loop.plan(run_id)
+    while state.next in ("think", "act"):
+        tasks.append(state.next)
+        state = getattr(loop, state.next)(run_id, state)
+    assert tasks == ["think", "think", "think"]
+    assert len(sandbox.calls) == 3
+    assert state.next == "summarize"
+
+
+def test_calls_left_after_the_inline_time_go_to_act(world: World) -> None:
+    loop, sandbox = make_loop(world, inline_tool_seconds=0)
+    run_id = start(world, "!shell one")
+    state = loop.think(run_id, loop.plan(run_id))
+    assert state.next == "act"
+    assert sandbox.calls == []
+    assert loop.act(run_id, state).next == "think"
+    assert [f for f, _ in sandbox.calls] == ["shell_exec"]
+    assert drive(loop, run_id, loop.think(run_id, state)).usage()["tool_calls"] == 1
+    assert world.dones()[-1]["status"] == "completed"
+
+
+@pytest.mark.parametrize("prior", [10, 1000])
+def test_a_step_reads_only_what_it_has_not_seen_whatever_the_history(world: World, prior: int) -> None:
+    loop, _ = make_loop(world)
+    first = start(world, "earlier")
+    drive(loop, first)  # the previous run leaves its snapshot
+    for index in range(prior):
+        world.events.append(world.sid, "delta", {"message_id": "m", "text": "x"}, key=f"seed/{index}")
+    run_id = start(world, "!shell one\n!shell two\n!shell three")
+    counting = CountingEvents(world.events)
+    loop._log = counting  # type: ignore[assignment]
+    state = loop.plan(run_id)  # a new run catches up once: the previous run's snapshot + what followed
+    counting.returned.clear()
+    while state.next == "think":
+        state = loop.think(run_id, state)
+    assert state.next == "summarize"
+    # Each Think reads nothing it or another task has already folded: no delta, no event twice.
+    assert counting.returned == []
+    drive(loop, run_id, state)
+    assert world.dones()[-1]["status"] == "completed"
+
+
+def test_the_snapshot_conversation_is_the_one_rebuilt_from_the_log(world: World) -> None:
+    from riadex.application.conversation import RunConversation, conversation_from_events
+
+    loop, _ = make_loop(world)
+    for message in ("!shell one\n!search two", "plain question", "!read missing.txt"):
+        drive(loop, start(world, message))
+    events = world.events.read(world.sid, 0, None)
+    last_run = events[-1].run_id
+    assert last_run is not None
+    snapshot = RunConversation.of(loop.ports.conversations.load(last_run))
+    for event in events:
+        if event.seq > snapshot.cursor:
+            snapshot.fold(event)
+    assert snapshot.messages() == conversation_from_events(events)

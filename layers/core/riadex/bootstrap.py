@@ -11,6 +11,7 @@ from riadex.adapters.auth.tokens import HS256Tokens
 from riadex.adapters.auth.vnc_tokens import VncTokens
 from riadex.adapters.aws_clients import lazy_client
 from riadex.adapters.dynamodb import tables
+from riadex.adapters.dynamodb.conversations import DynamoConversationStore
 from riadex.adapters.dynamodb.files import DynamoFileRepository
 from riadex.adapters.dynamodb.repositories import (
     DynamoEventLog,
@@ -133,6 +134,9 @@ class Container:
             events=self.run_events,
             workflow=self.workflow,
             ending=self.run_service,
+            conversations=DynamoConversationStore(
+                S3ObjectStore(settings.objects_bucket, settings.aws_region)
+            ),
         )
         return AgentLoop(
             ports,
@@ -147,6 +151,7 @@ class Container:
                 max_history_events=settings.run_max_history_events,
                 context_tokens=settings.llm_context_tokens,
                 ask_timeout_seconds=settings.run_ask_timeout_seconds,
+                inline_tool_seconds=settings.run_inline_tool_seconds,
             ),
         )
 

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     run_max_seconds: float = Field(default=3600.0, gt=0)
     run_ask_timeout_seconds: int = Field(default=24 * 3600, gt=0)
     run_max_history_events: int = Field(default=20_000, gt=0, le=24_000)
+    run_inline_tool_seconds: float = Field(default=60.0, ge=0, le=600)
+    """A Think task runs the tools its step asks for itself for this long; what is left goes to Act."""
 
     # Sandboxes (docs/api.md, "Configuration").
     sandbox_backend: Literal["process", "docker", "fargate"] = "process"
@@ -147,6 +149,8 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     gemini_api_key: SecretStr | None = None
     gemini_api_key_param: str | None = None
+    gemini_base_url: str | None = None
+    """Google's OpenAI-compatible endpoint unless set (a proxy, or a local fake server in tests)."""
     anthropic_api_key: SecretStr | None = None
     anthropic_api_key_param: str | None = None
     anthropic_base_url: str | None = None

@@ -60,7 +60,7 @@ def test_cancel_closes_the_in_flight_model_stream(agent_stack: AgentFactory) -> 
 
 
 def test_a_long_run_continues_in_new_executions_with_its_counters(agent_stack: AgentFactory) -> None:
-    container, client = agent_stack(run_max_history_events=10)
+    container, client = agent_stack(run_max_history_events=5)
     auth = new_user(client)
     sid = new_session(client, auth)
     run_id = send(client, auth, sid, "!shell echo one\n!shell echo two")["run_id"]

@@ -1,11 +1,19 @@
 """The agent loop's steps, one use case per Step Functions task (statemachines/agent.asl.json).
 
-    StartRun → Parallel(AcquireSandbox, Plan) → Think ⇄ Act (⇢ AskUser, paused) … → Summarize → FinishRun
+    StartRun → Parallel(AcquireSandbox, Plan) → Think ⟲ (⇢ Act for what is left, ⇢ AskUser, paused)
+             … → Summarize → FinishRun
 
-Each task is stateless: it reads what it needs from the event log (the conversation, the plan) and the
-run item (status, wait), does one thing, writes events under fixed append keys (a retried task finds
-its events already stored), and returns the `LoopState` counters with where to go next. Every write
-is conditional on the run still being open, so once a cancel has moved the run on, a late task writes
+Think is one step in one task: it calls the model, runs the tools it asks for right there, calls the
+model again, and so on until the step is done (then the next Think starts the next step). Only what
+cannot or should not run inline leaves the task: a question to the user (AskUser pauses the execution),
+and tool calls left when the task has run tools for `inline_tool_seconds` (Act runs them in a fresh
+invocation). So a step costs two state transitions (Think, Route) however many tools it calls.
+
+Each task is stateless: it loads the run's conversation snapshot (RunConversation: a cursor and the
+conversation folded so far), reads only the events after the cursor, folds every event it writes as it
+writes it, and saves the snapshot — a step's reads do not grow with the session's history. Events go
+under fixed append keys (a retried task finds its events already stored) and every write is
+conditional on the run still being open, so once a cancel has moved the run on, a late task writes
 nothing and the run's single `done` stays last.
 
 Budgets (steps, tool calls, tokens, wall time) are checked before each model call and end the run
@@ -16,6 +24,7 @@ threshold hands over to a continuation execution with the same counters.
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -24,18 +33,26 @@ from typing import Any
 
 from riadex.application import tool_catalog as tc
 from riadex.application.agent_model import AgentModel, Plan
-from riadex.application.conversation import conversation_from_events, fit_to_budget
+from riadex.application.conversation import RunConversation, fit_to_budget
 from riadex.application.deltas import DeltaBatcher
 from riadex.application.llm import (
     ChatMessage,
     ModelError,
     ModelReply,
+    Recovery,
     ToolCall,
     ToolSpec,
     throttled_stop_check,
 )
-from riadex.application.loop_state import LoopState
-from riadex.application.ports import EventLog, RunEnding, RunRepository, SessionRepository, Workflow
+from riadex.application.loop_state import LoopState, Next
+from riadex.application.ports import (
+    ConversationStore,
+    EventLog,
+    RunEnding,
+    RunRepository,
+    SessionRepository,
+    Workflow,
+)
 from riadex.application.run_events import RunEvents
 from riadex.application.runs import execution_name
 from riadex.application.sessions import DEFAULT_TITLE
@@ -58,6 +75,8 @@ class LoopLimits:
     max_history_events: int = 20_000
     context_tokens: int = 100_000
     ask_timeout_seconds: int = 24 * 3600
+    inline_tool_seconds: float = 60.0
+    """How long a Think runs tools itself; calls left after that go to Act (a fresh invocation)."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +96,7 @@ class LoopPorts:
     events: RunEvents
     workflow: Workflow
     ending: RunEnding
+    conversations: ConversationStore
 
 
 class AgentLoop:
@@ -97,6 +117,7 @@ class AgentLoop:
         self._events = ports.events
         self._workflow = ports.workflow
         self._ending = ports.ending
+        self._conversations = ports.conversations
         self.model = model
         self.tools = tools
         self.tool_specs = tuple(tool_specs)
@@ -110,23 +131,26 @@ class AgentLoop:
         run = self._running(run_id)
         if run is None:
             return state.went("end")
-        events = self._session_events(run)
-        conversation = self._conversation(events)
-        plan = self.model().plan(conversation, self.tool_specs, should_stop=self._stop_check(run_id))
+        convo = self._load(run)
+        plan = self.model().plan(
+            self._conversation(convo), self.tool_specs, should_stop=self._stop_check(run_id)
+        )
         state.add_usage(plan.usage.input_tokens, plan.usage.output_tokens)
+        self._recovered(run, convo, "plan", plan.recovered)
         session = self._sessions.get(run.session_id)
         if plan.title and session is not None and session.title == DEFAULT_TITLE:
-            self._append(run, EventType.TITLE, {"title": plan.title}, "title")
+            self._write(run, convo, EventType.TITLE, {"title": plan.title}, "title")
             self._sessions.rename(run.session_id, plan.title)
         state.steps = len(plan.steps)
+        convo.plan = tuple(plan.steps)
         if not plan.steps:  # a plain answer: no plan to show
-            return state.went("summarize")
+            return self._save(run, convo, state.went("summarize"))
         budget = self._budget(run, state)
         if budget is not None:
             return self._end(run, state, budget)
-        self._append(run, EventType.PLAN, _plan_snapshot(plan.steps, 0), "plan/0")
-        self._append(run, EventType.STEP, _step(plan.steps, 0, "started"), "step/0/started")
-        return state.went("think")
+        self._write(run, convo, EventType.PLAN, _plan_snapshot(plan.steps, 0), "plan/0")
+        self._write(run, convo, EventType.STEP, _step(plan.steps, 0, "started"), "step/0/started")
+        return self._save(run, convo, state.went("think"))
 
     def acquire_sandbox(self, run_id: str) -> None:
         """Start the session's sandbox while the model plans (a Fargate task takes a minute)."""
@@ -134,51 +158,54 @@ class AgentLoop:
         if run is not None:
             self.tools.prepare(run)
 
-    # --- think: one model call on the current step ----------------------------------------------
+    # --- think: the current step, model calls and the tools they ask for ---------------------------
 
     def think(self, run_id: str, state: LoopState) -> LoopState:
         run = self._running(run_id)
         if run is None:
             return state.went("end")
-        budget = self._budget(run, state)
-        if budget is not None:
-            return self._end(run, state, budget)
         if state.history >= self.limits.max_history_events:
             return state.went("continue")
-        prefix = f"think/{state.step}/{state.iteration}"
-        chosen = self._calls_already_chosen(run, prefix)
-        if chosen:  # a retried Think (its first attempt died after choosing): act on those calls
-            state.iteration += 1
-            state.tool_calls += chosen
-            return state.went("act")
-        events = self._session_events(run)
-        plan = _current_plan(events, run_id)
-        reply = self._model_call(
-            run,
-            prefix,
-            lambda on_text, stop: self.model().act(
-                self._conversation(events),
-                plan,
-                state.step,
-                self.tool_specs,
-                on_text=on_text,
-                should_stop=stop,
-            ),
-        )
-        if reply is None:
-            return state.went("end")
-        state.add_usage(reply.usage.input_tokens, reply.usage.output_tokens)
-        state.iteration += 1
-        if reply.tool_calls:
-            if state.tool_calls + len(reply.tool_calls) > self.limits.max_tool_calls:
-                limit = self.limits.max_tool_calls
-                reason = f"budget: more than {limit} tool calls (RUN_MAX_TOOL_CALLS)"
-                return self._end(run, state, Budget(RunStatus.FAILED, reason))
-            for index, call in enumerate(reply.tool_calls):
-                self._append(run, EventType.TOOL, _calling(call), f"{prefix}/call/{index}")
-            state.tool_calls += len(reply.tool_calls)
-            return state.went("act")
-        return self._step_completed(run, state, plan.steps, events)
+        convo = self._load(run)
+        plan = Plan(title="", steps=convo.plan)
+        started = time.monotonic()
+        retried = True  # until shown otherwise: a first attempt may have died after choosing calls
+        while True:
+            budget = self._budget(run, state)
+            if budget is not None:
+                return self._end(run, state, budget)
+            prefix = f"think/{state.step}/{state.iteration}"
+            chosen = self._calls_already_chosen(run, prefix) if retried else 0
+            if chosen:  # a retried Think: act on the calls its first attempt chose, no new model call
+                state.iteration += 1
+                state.tool_calls += chosen
+            else:
+                retried = False
+                messages = self._conversation(convo)
+                reply = self._model_call(
+                    run,
+                    convo,
+                    prefix,
+                    lambda on_text, stop, messages=messages: self.model().act(  # type: ignore[misc]
+                        messages, plan, state.step, self.tool_specs, on_text=on_text, should_stop=stop
+                    ),
+                )
+                if reply is None:
+                    return self._save(run, convo, state.went("end"))
+                state.add_usage(reply.usage.input_tokens, reply.usage.output_tokens)
+                state.iteration += 1
+                if not reply.tool_calls:
+                    return self._save(run, convo, self._step_completed(run, convo, state, plan.steps))
+                if state.tool_calls + len(reply.tool_calls) > self.limits.max_tool_calls:
+                    limit = self.limits.max_tool_calls
+                    reason = f"budget: more than {limit} tool calls (RUN_MAX_TOOL_CALLS)"
+                    return self._end(run, state, Budget(RunStatus.FAILED, reason))
+                for index, call in enumerate(reply.tool_calls):
+                    self._write(run, convo, EventType.TOOL, _calling(call), f"{prefix}/call/{index}")
+                state.tool_calls += len(reply.tool_calls)
+            after = self._run_calls(run, convo, started)
+            if after != "think" or time.monotonic() - started >= self.limits.inline_tool_seconds:
+                return self._save(run, convo, state.went(after))
 
     def _calls_already_chosen(self, run: Run, prefix: str) -> int:
         count = 0
@@ -187,53 +214,67 @@ class AgentLoop:
         return count
 
     def _step_completed(
-        self, run: Run, state: LoopState, steps: Sequence[str], events: Sequence[Event]
+        self, run: Run, convo: RunConversation, state: LoopState, steps: Sequence[str]
     ) -> LoopState:
         """Close the step: `failed` when it called tools and every one of them failed, else `completed`.
         The run goes on either way (the model saw the failure and closed the step)."""
         done = state.step
-        failed = _failed_steps(events, run.run_id)
-        outcome = "failed" if _only_failed_calls(events, run.run_id, done) else "completed"
-        if outcome == "failed":
-            failed.add(done)
-        self._append(run, EventType.STEP, _step(steps, done, outcome), f"step/{done}/completed")
+        results = convo.step_results
+        outcome = "failed" if results and all(r == "failed" for r in results) else "completed"
+        self._write(run, convo, EventType.STEP, _step(steps, done, outcome), f"step/{done}/completed")
+        failed = convo.failed_steps
         state.steps_done += 1
         state.step += 1
         state.iteration = 0
         if state.step >= len(steps):
             snapshot = _plan_snapshot(steps, len(steps), failed)
-            self._append(run, EventType.PLAN, snapshot, f"plan/{len(steps)}")
+            self._write(run, convo, EventType.PLAN, snapshot, f"plan/{len(steps)}")
             return state.went("summarize")
         budget = self._budget(run, state)
         if budget is not None:
             return self._end(run, state, budget)
-        self._append(run, EventType.PLAN, _plan_snapshot(steps, state.step, failed), f"plan/{state.step}")
-        self._append(run, EventType.STEP, _step(steps, state.step, "started"), f"step/{state.step}/started")
+        self._write(
+            run, convo, EventType.PLAN, _plan_snapshot(steps, state.step, failed), f"plan/{state.step}"
+        )
+        started = _step(steps, state.step, "started")
+        self._write(run, convo, EventType.STEP, started, f"step/{state.step}/started")
         return state.went("think")
 
-    # --- act: run the calls the last think asked for ----------------------------------------------
-
-    def act(self, run_id: str, state: LoopState) -> LoopState:
-        run = self._running(run_id)
-        if run is None:
-            return state.went("end")
-        asks = False
-        in_sandbox = False
-        for call in _open_calls(self._run_events(run), run_id):
+    def _run_calls(self, run: Run, convo: RunConversation, started: float | None) -> Next:
+        """Run the latest turn's calls that have no result yet: `think` when all are answered, `ask`
+        when the user must answer one, `act` when the rest is left for a fresh invocation (this one has
+        run tools long enough; Act, `started` None, runs them all), `end` when a cancel came meanwhile."""
+        asks, in_sandbox = False, False
+        after: Next = "think"
+        for call in convo.pending_calls():
             if call.name == tc.MESSAGE_ASK_USER:
                 asks = True
                 continue
+            if started is not None and time.monotonic() - started >= self.limits.inline_tool_seconds:
+                after = "act"
+                break
             in_sandbox = in_sandbox or tc.tool_of(call.name) in SANDBOX_TOOLS
             outcome = self.tools.run(run, call)
             data = {**_calling(call), "status": outcome.status, "content": outcome.content}
             data["duration_ms"] = outcome.duration_ms
             try:
-                self._events.tool(run, f"tool/{call.id}/result", data)
+                convo.fold(self._events.tool(run, f"tool/{call.id}/result", data))
             except RunNotOpen:
-                return state.went("end")  # cancelled while the tool ran: the cancel wrote the done
+                return "end"  # cancelled while the tool ran: the cancel wrote the done
         if in_sandbox:
-            self.tools.checkpoint(run)
-        return state.went("ask" if asks else "think")
+            self.tools.checkpoint(run)  # the workspace outlives its sandbox
+        if after == "act":
+            return after
+        return "ask" if asks else "think"
+
+    # --- act: the calls a Think left --------------------------------------------------------------
+
+    def act(self, run_id: str, state: LoopState) -> LoopState:
+        run = self._running(run_id)
+        if run is None:
+            return state.went("end")
+        convo = self._load(run)
+        return self._save(run, convo, state.went(self._run_calls(run, convo, None)))
 
     # --- ask: pause for the user's answer --------------------------------------------------------
 
@@ -243,9 +284,8 @@ class AgentLoop:
         run = self._running(run_id)
         if run is None:
             return
-        call = next(
-            (c for c in _open_calls(self._run_events(run), run_id) if c.name == tc.MESSAGE_ASK_USER), None
-        )
+        convo = self._load(run)
+        call = next((c for c in convo.pending_calls() if c.name == tc.MESSAGE_ASK_USER), None)
         if call is None:
             # Nothing to ask after all: resume at once so the loop goes on.
             self._workflow.resume(task_token, {"answered": None})
@@ -260,10 +300,12 @@ class AgentLoop:
         if moved is None:
             return
         with contextlib.suppress(RunNotOpen):
-            self._append(
-                moved, EventType.WAIT, {"question": question, "tool_call_id": call.id}, f"wait/{call.id}"
+            data = {"question": question, "tool_call_id": call.id}
+            self._write(moved, convo, EventType.WAIT, data, f"wait/{call.id}")
+            self._write(
+                moved, convo, EventType.RUN, {"status": RunStatus.WAITING.value}, f"wait/{call.id}/run"
             )
-            self._append(moved, EventType.RUN, {"status": RunStatus.WAITING.value}, f"wait/{call.id}/run")
+        self._conversations.save(run_id, convo.to_dict())
 
     def wait_expired(self, run_id: str, state: LoopState, timeout_seconds: int | None = None) -> None:
         after = f" within {timeout_seconds} s" if timeout_seconds else " in time"
@@ -277,20 +319,27 @@ class AgentLoop:
         run = self._running(run_id)
         if run is None:
             return state.went("end")
-        events = self._session_events(run)
-        plan = _current_plan(events, run_id)
+        convo = self._load(run)
+        plan = Plan(title="", steps=convo.plan)
+        messages = self._conversation(convo)
         reply = self._model_call(
             run,
+            convo,
             "summary",
             lambda on_text, stop: self.model().summarize(
-                self._conversation(events), plan, self.tool_specs, on_text=on_text, should_stop=stop
+                messages, plan, self.tool_specs, on_text=on_text, should_stop=stop
             ),
         )
         if reply is None:
             return state.went("end")
         state.add_usage(reply.usage.input_tokens, reply.usage.output_tokens)
+        if not reply.text.strip():
+            # Never `completed` without a reply: the model had its second chance (LLMAgentModel).
+            message = "the model gave no final answer (its reply was empty, twice)"
+            self._ending.fail(run_id, "empty_reply", message, usage=state.usage())
+            return state.went("end")
         state.next = "finish"
-        return state
+        return self._save(run, convo, state)
 
     def continue_run(self, run_id: str, session_id: str, state: LoopState) -> None:
         """Hand the run over to a fresh execution `<run_id>-<n>` with the same counters."""
@@ -303,21 +352,54 @@ class AgentLoop:
             run_id, name, {"run_id": run_id, "session_id": session_id, "loop": state.as_dict()}
         )
 
+    # --- the run's conversation --------------------------------------------------------------------
+
+    def _load(self, run: Run) -> RunConversation:
+        """The run's snapshot (or, for a new run, the previous run's) brought up to date: one read of
+        the events after its cursor."""
+        raw = self._conversations.load(run.run_id)
+        convo = RunConversation.of(raw) if raw is not None else self._previous_snapshot(run)
+        for event in self._log.read(run.session_id, convo.cursor, None):
+            convo.fold(event)
+        return convo
+
+    def _previous_snapshot(self, run: Run) -> RunConversation:
+        earlier = [
+            r
+            for r in self._runs.list_for_session(run.session_id)
+            if r.run_id != run.run_id and r.created_at <= run.created_at
+        ]
+        for previous in sorted(earlier, key=lambda r: r.created_at, reverse=True):
+            raw = self._conversations.load(previous.run_id)
+            if raw is not None:
+                return RunConversation.of(raw).new_run()
+        return RunConversation()
+
+    def _save(self, run: Run, convo: RunConversation, state: LoopState) -> LoopState:
+        self._conversations.save(run.run_id, convo.to_dict())
+        return state
+
+    def _recovered(self, run: Run, convo: RunConversation, prefix: str, notes: Sequence[Recovery]) -> None:
+        """What the model did wrong and was worked around, as `error` events the run goes on after."""
+        for index, note in enumerate(notes):
+            data = {"code": note.code, "message": note.message, "retryable": True}
+            self._write(run, convo, EventType.ERROR, data, f"{prefix}/recovered/{index}")
+
+    def _write(
+        self, run: Run, convo: RunConversation, type: EventType, data: dict[str, Any], name: str
+    ) -> Event:
+        event = self._events.append(run, type, data, name)
+        convo.fold(event)
+        return event
+
     # --- shared ------------------------------------------------------------------------------------
 
     def _running(self, run_id: str) -> Run | None:
         run = self._runs.get(run_id)
         return run if run is not None and run.status is RunStatus.RUNNING else None
 
-    def _session_events(self, run: Run) -> list[Event]:
-        return self._log.read(run.session_id, 0, None)
-
-    def _run_events(self, run: Run) -> list[Event]:
-        after = (run.first_seq or 1) - 1
-        return [e for e in self._log.read(run.session_id, after, None) if e.run_id == run.run_id]
-
-    def _conversation(self, events: Sequence[Event]) -> list[ChatMessage]:
-        return fit_to_budget(conversation_from_events(events), self.limits.context_tokens)
+    def _conversation(self, convo: RunConversation) -> list[ChatMessage]:
+        return fit_to_budget(convo.messages(), self.limits.context_tokens)
 
     def _stop_check(self, run_id: str) -> Callable[[], bool]:
         def stopped() -> bool:
@@ -329,6 +411,7 @@ class AgentLoop:
     def _model_call(
         self,
         run: Run,
+        convo: RunConversation,
         prefix: str,
         call: Callable[[Callable[[str], None], Callable[[], bool]], ModelReply],
     ) -> ModelReply | None:
@@ -340,12 +423,8 @@ class AgentLoop:
         def emit(text: str) -> None:
             batches[0] += 1
             with contextlib.suppress(RunNotOpen):
-                self._append(
-                    run,
-                    EventType.DELTA,
-                    {"message_id": message_id, "text": text},
-                    f"{prefix}/delta/{batches[0]}",
-                )
+                data = {"message_id": message_id, "text": text}
+                self._write(run, convo, EventType.DELTA, data, f"{prefix}/delta/{batches[0]}")
 
         batcher = DeltaBatcher(emit)
         try:
@@ -355,10 +434,11 @@ class AgentLoop:
                 return None
             raise
         batcher.flush()
+        self._recovered(run, convo, prefix, reply.recovered)
         if reply.text.strip():
             data = {"role": "assistant", "content": reply.text, "message_id": message_id}
             try:
-                self._append(run, EventType.MESSAGE, data, f"{prefix}/message")
+                self._write(run, convo, EventType.MESSAGE, data, f"{prefix}/message")
             except RunNotOpen:
                 return None
         return reply
@@ -404,54 +484,6 @@ def _calling(call: ToolCall) -> dict[str, Any]:
         "args": call.arguments,
         "status": "calling",
     }
-
-
-def _open_calls(events: Sequence[Event], run_id: str) -> list[ToolCall]:
-    """The run's `calling` tool events with no `called`/`failed` result yet, in order."""
-    calls: dict[str, ToolCall] = {}
-    for event in events:
-        if event.type != EventType.TOOL.value or event.run_id != run_id:
-            continue
-        call_id = str(event.data.get("tool_call_id", ""))
-        if event.data.get("status") == "calling":
-            args = event.data.get("args")
-            calls[call_id] = ToolCall(
-                call_id, str(event.data.get("function", "")), args if isinstance(args, dict) else {}
-            )
-        else:
-            calls.pop(call_id, None)
-    return list(calls.values())
-
-
-def _current_plan(events: Sequence[Event], run_id: str) -> Plan:
-    steps: tuple[str, ...] = ()
-    for event in events:
-        if event.type == EventType.PLAN.value and event.run_id == run_id:
-            steps = tuple(str(s.get("description", "")) for s in event.data.get("steps", []))
-    return Plan(title="", steps=steps)
-
-
-def _failed_steps(events: Sequence[Event], run_id: str) -> set[int]:
-    """The indexes of the run's steps that ended `failed`."""
-    return {
-        int(e.data.get("id", 0)) - 1
-        for e in events
-        if e.type == EventType.STEP.value and e.run_id == run_id and e.data.get("status") == "failed"
-    }
-
-
-def _only_failed_calls(events: Sequence[Event], run_id: str, index: int) -> bool:
-    """Whether the step made tool calls and all of them failed (read since the step started)."""
-    results: list[str] = []
-    for event in events:
-        if event.run_id != run_id:
-            continue
-        if event.type == EventType.STEP.value and event.data.get("id") == str(index + 1):
-            if event.data.get("status") == "started":
-                results = []
-        elif event.type == EventType.TOOL.value and event.data.get("status") in {"called", "failed"}:
-            results.append(str(event.data.get("status")))
-    return bool(results) and all(status == "failed" for status in results)
 
 
 def _plan_snapshot(steps: Sequence[str], current: int, failed: Collection[int] = ()) -> dict[str, Any]:

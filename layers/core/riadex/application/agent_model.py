@@ -24,7 +24,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from riadex.application.llm import ChatMessage, ModelReply, StopCheck, TextSink, ToolSpec, Usage
+from riadex.application.llm import (
+    ChatMessage,
+    ModelReply,
+    Recovery,
+    StopCheck,
+    TextSink,
+    ToolSpec,
+    Usage,
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,7 @@ class Plan:
     title: str
     steps: tuple[str, ...]
     usage: Usage = field(default_factory=Usage)
+    recovered: tuple[Recovery, ...] = ()
 
 
 class AgentModel(Protocol):

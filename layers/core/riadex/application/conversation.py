@@ -255,3 +255,73 @@ def _turns(messages: Sequence[ChatMessage]) -> list[list[int]]:
         else:
             turns.append([index])
     return turns
+
+
+@dataclass
+class RunConversation:
+    """What a run keeps between the loop's tasks so that a step reads only what it has not seen.
+
+    `cursor`: every seq up to it is folded into `builder`; `seen`: seqs past it folded already (the
+    task's own writes, when another writer's event sits between them and the cursor). A task loads
+    this, folds the events after the cursor (one short read), folds each event it writes as it writes
+    it (deltas included, so they are never read back), and saves it. `plan` holds the run's steps.
+    """
+
+    builder: ConversationBuilder = field(default_factory=ConversationBuilder)
+    cursor: int = 0
+    seen: set[int] = field(default_factory=set)
+    plan: tuple[str, ...] = ()
+    failed_steps: set[int] = field(default_factory=set)
+    """Indexes of the run's steps that ended `failed`."""
+    step_results: list[str] = field(default_factory=list)
+    """The statuses (called/failed) of the tool results since the current step started."""
+
+    def fold(self, event: Event) -> None:
+        if event.seq <= self.cursor or event.seq in self.seen:
+            return  # already folded (a retried write returns the event it stored first)
+        self.builder.add(event)
+        status = event.data.get("status")
+        if event.type == "step" and status == "started":
+            self.step_results = []
+        elif event.type == "step" and status == "failed":
+            self.failed_steps.add(int(event.data.get("id", 0)) - 1)
+        elif event.type == "tool" and status in {"called", "failed"}:
+            self.step_results.append(str(status))
+        self.seen.add(event.seq)
+        while self.cursor + 1 in self.seen:
+            self.cursor += 1
+            self.seen.discard(self.cursor)
+
+    def new_run(self) -> RunConversation:
+        """The previous run's snapshot as the start of a new run: the conversation, not its plan."""
+        return RunConversation(self.builder, self.cursor, self.seen)
+
+    def pending_calls(self) -> list[ToolCall]:
+        """The latest model turn's calls that have no result yet, in order."""
+        return [c for c in self.builder.open_calls if c.id not in self.builder.answered]
+
+    def messages(self) -> list[ChatMessage]:
+        return self.builder.messages()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cursor": self.cursor,
+            "seen": sorted(self.seen),
+            "plan": list(self.plan),
+            "failed_steps": sorted(self.failed_steps),
+            "step_results": self.step_results,
+            "conversation": self.builder.to_dict(),
+        }
+
+    @classmethod
+    def of(cls, raw: dict[str, Any] | None) -> RunConversation:
+        if not raw:
+            return cls()
+        return cls(
+            builder=ConversationBuilder.of(raw.get("conversation") or {}),
+            cursor=int(raw.get("cursor", 0)),
+            seen={int(s) for s in raw.get("seen", [])},
+            plan=tuple(str(s) for s in raw.get("plan", [])),
+            failed_steps={int(i) for i in raw.get("failed_steps", [])},
+            step_results=[str(r) for r in raw.get("step_results", [])],
+        )

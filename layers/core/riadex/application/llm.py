@@ -68,6 +68,16 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class Recovery:
+    """Something a model did that the loop did not expect and worked around: `code` names the case
+    (plan_as_text, plan_in_prompt, plan_fallback, tool_choice_unsupported, empty_reply,
+    summary_tool_calls), `message` says what happened and what was done instead."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
 class ModelReply:
     """The assembled answer of one streamed call.
 
@@ -79,6 +89,8 @@ class ModelReply:
     tool_calls: tuple[ToolCall, ...] = ()
     usage: Usage = field(default_factory=Usage)
     stop_reason: str = "end"
+    recovered: tuple[Recovery, ...] = ()
+    """What the agent model worked around to get this reply (the loop shows each as an event)."""
 
     def as_message(self) -> ChatMessage:
         return ChatMessage(role="assistant", content=self.text, tool_calls=self.tool_calls)

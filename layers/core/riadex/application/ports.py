@@ -136,6 +136,17 @@ class ObjectStore(Protocol):
 class RunEnding(Protocol):
     """Ends a run exactly once (RunService): its final status, then its closing `run` and `done`."""
 
+    def fail(
+        self,
+        run_id: str,
+        code: str,
+        message: str,
+        retryable: bool = False,
+        usage: dict[str, int] | None = None,
+    ) -> Run:
+        """An `error` event with the code and message, then the run `failed`."""
+        ...
+
     def finish(
         self,
         run_id: str,
@@ -144,3 +155,13 @@ class RunEnding(Protocol):
         error: dict[str, Any] | None = None,
         reason: str | None = None,
     ) -> Run: ...
+
+
+class ConversationStore(Protocol):
+    """A run's conversation snapshot (riadex.application.conversation.RunConversation, as a dict)."""
+
+    def load(self, run_id: str) -> dict[str, Any] | None: ...
+
+    def save(self, run_id: str, snapshot: dict[str, Any]) -> None:
+        """Nothing if the run is gone (its session was deleted)."""
+        ...

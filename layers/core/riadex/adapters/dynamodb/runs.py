@@ -48,6 +48,10 @@ def _codes(error: TransactWriteError) -> list[str | None]:
     return [reason.code if reason else None for reason in error.cancellation_reasons]
 
 
+_RUN_FIELDS = [name for name in RunItem.get_attributes() if name not in ("conversation", "conversation_ref")]
+"""A run without the loop's conversation snapshot (riadex.adapters.dynamodb.conversations)."""
+
+
 @storage_errors
 class DynamoRunRepository:
     def create(self, run: Run) -> None:
@@ -99,7 +103,7 @@ class DynamoRunRepository:
 
     def get(self, run_id: str) -> Run | None:
         try:
-            return run_from_item(RunItem.get(run_id, consistent_read=True))
+            return run_from_item(RunItem.get(run_id, consistent_read=True, attributes_to_get=_RUN_FIELDS))
         except DoesNotExist:
             return None
 

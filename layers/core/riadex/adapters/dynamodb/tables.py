@@ -8,6 +8,7 @@ start-up by `bind`, from settings, because pynamodb reads them from each model's
 from __future__ import annotations
 
 from pynamodb.attributes import (
+    BinaryAttribute,
     BooleanAttribute,
     JSONAttribute,
     MapAttribute,
@@ -117,6 +118,10 @@ class RunItem(Model):
     message_seq = NumberAttribute(null=True)
     execution = UnicodeAttribute(null=True)
     wait = JSONAttribute(null=True)
+    conversation = BinaryAttribute(null=True, legacy_encoding=False)
+    """The loop's conversation snapshot, zlib-compressed JSON (adapters/dynamodb/conversations.py)."""
+    conversation_ref = UnicodeAttribute(null=True)
+    """Where the snapshot is when it is too large for the item: an object store key."""
 
     by_session = RunsBySession()
 

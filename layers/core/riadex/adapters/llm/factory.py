@@ -85,7 +85,7 @@ def make_chat_model(settings: Settings, provider: str | None = None) -> ChatMode
     return OpenAIChatModel(
         model=model,
         api_key=key,
-        base_url=GEMINI_BASE_URL if gemini else settings.openai_base_url,
+        base_url=(settings.gemini_base_url or GEMINI_BASE_URL) if gemini else settings.openai_base_url,
         provider=provider,
         key_env=_KEY_ENV[provider],
         max_retries=retries,
