@@ -26,6 +26,7 @@ from riadex.adapters.storage.s3 import S3ObjectStore
 from riadex.adapters.tools.gateway import HttpToolGateway, HttpWorkspaceTransfer
 from riadex.application.agent_loop import AgentLoop, LoopLimits, LoopPorts
 from riadex.application.agent_model import AgentModel
+from riadex.application.append_bell import AppendBell, RingingEventLog
 from riadex.application.files import FileRepository, FileStore, UploadPolicy, place_pending
 from riadex.application.ports import (
     EventLog,
@@ -65,6 +66,8 @@ class Container:
     upload_policy: UploadPolicy
     vnc_tokens: VncTokens | None
     """Signs the VNC WebSocket's URL token; set when an HS256 secret is available (local mode)."""
+    bell: AppendBell | None = None
+    """Set when the writers share this process (the local stack): appends wake streams at once."""
 
     @cached_property
     def run_events(self) -> RunEvents:
@@ -177,7 +180,7 @@ def bind_tables(settings: Settings) -> None:
     )
 
 
-def bootstrap(settings: Settings | None = None) -> Container:
+def bootstrap(settings: Settings | None = None, *, bell: AppendBell | None = None) -> Container:
     settings = settings or get_settings()
     if call_record.install():  # RIADEX_CALL_RECORD set: the template tier's recording (tests/template)
         call_record.bindings(
@@ -193,7 +196,9 @@ def bootstrap(settings: Settings | None = None) -> Container:
         if settings.auth_mode == "local"
         else None
     )
-    events = DynamoEventLog(settings.event_retention_days)
+    events: EventLog = DynamoEventLog(settings.event_retention_days)
+    if bell is not None:
+        events = RingingEventLog(events, bell)
     objects = S3ObjectStore(settings.objects_bucket, settings.aws_region)
     secrets = (
         SsmSecrets(_client("ssm", settings), settings.sandbox_secret_prefix)
@@ -231,6 +236,7 @@ def bootstrap(settings: Settings | None = None) -> Container:
             if settings.auth_mode == "local" or settings.auth_secret
             else None
         ),
+        bell=bell,
     )
 
 

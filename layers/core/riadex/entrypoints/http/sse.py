@@ -2,7 +2,8 @@
 
 The loop reads `seq > cursor` (eventually consistent, half the cost; a gap means the read lagged, so it
 stops there and the next read is strongly consistent), delivers each seq once, and paces itself with
-PollPacing. It ends on its own: after the run's `done`, with `event: reconnect` before the maximum
+PollPacing — or, on the local stack, wakes as soon as an append rings the session's bell (AppendBell).
+It ends on its own: after the run's `done`, with `event: reconnect` before the maximum
 stream duration, or when the client goes away (sse-starlette cancels it on a failed write). Nothing here
 touches the run: a client leaving never cancels it.
 """
@@ -19,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from riadex.application import telemetry
+from riadex.application.append_bell import AppendBell
 from riadex.application.ports import EventLog
 from riadex.application.streams import PollPacing, StreamPlan, ends_stream
 from riadex.config import Settings
@@ -38,7 +40,12 @@ def pacing_of(settings: Settings) -> PollPacing:
 
 
 async def follow(
-    plan: StreamPlan, events: EventLog, request: Request, pacing: PollPacing, max_seconds: float
+    plan: StreamPlan,
+    events: EventLog,
+    request: Request,
+    pacing: PollPacing,
+    max_seconds: float,
+    bell: AppendBell | None = None,
 ) -> AsyncIterator[ServerSentEvent]:
     if plan.resync:
         reason = "the cursor is older than the events still kept; reload the session"
@@ -50,6 +57,7 @@ async def follow(
     cursor, active, consistent = plan.after, plan.active, False
     interval = pacing.fast
     while True:
+        rung = bell.version(plan.session_id) if bell is not None else 0
         batch = await run_in_threadpool(events.read, plan.session_id, cursor, PAGE, consistent=consistent)
         delivered, consistent = False, False
         for event in batch:
@@ -80,7 +88,10 @@ async def follow(
         if await request.is_disconnected():
             return
         interval = pacing.next_interval(interval, delivered, active)
-        await asyncio.sleep(min(interval, remaining))
+        if bell is not None:  # the local stack: the next append wakes the stream at once
+            await bell.wait(plan.session_id, rung, min(interval, remaining))
+        else:
+            await asyncio.sleep(min(interval, remaining))
 
 
 async def _timed(stream: AsyncIterator[ServerSentEvent]) -> AsyncIterator[ServerSentEvent]:
@@ -94,10 +105,15 @@ async def _timed(stream: AsyncIterator[ServerSentEvent]) -> AsyncIterator[Server
 
 
 def event_stream(
-    plan: StreamPlan, events: EventLog, request: Request, settings: Settings
+    plan: StreamPlan,
+    events: EventLog,
+    request: Request,
+    settings: Settings,
+    bell: AppendBell | None = None,
 ) -> EventSourceResponse:
+    stream = follow(plan, events, request, pacing_of(settings), settings.stream_max_seconds, bell)
     return EventSourceResponse(
-        _timed(follow(plan, events, request, pacing_of(settings), settings.stream_max_seconds)),
+        _timed(stream),
         ping=settings.stream_ping_seconds,
         ping_message_factory=lambda: ServerSentEvent(comment="ping"),
     )

@@ -162,6 +162,7 @@ class LocalStack:
 
     def _start_agent(self, settings: Settings) -> None:
         """Runs execute for real: the state machine in moto, its tasks in-process (agent_workflow)."""
+        from riadex.application.append_bell import AppendBell
         from riadex.bootstrap import bootstrap
         from riadex.entrypoints.tasks.agent_handlers import make_agent_handlers
         from riadex.entrypoints.tasks.handlers import make_handlers
@@ -170,7 +171,8 @@ class LocalStack:
         self.lambdas = LambdaInvokeServer()
         self.lambdas.start()
         route_lambda_to(self.lambdas)
-        container = self.container = bootstrap(settings)
+        # One process: the tasks' appends wake the API's streams directly (no poll interval).
+        container = self.container = bootstrap(settings, bell=AppendBell())
         end_interrupted_runs(container)
         loop = container.agent_loop()
         handlers = {**make_handlers(lambda: container.run_service), **make_agent_handlers(lambda: loop)}

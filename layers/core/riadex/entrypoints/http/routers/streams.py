@@ -38,7 +38,7 @@ def session_events(
 ) -> EventSourceResponse:
     cursor = use.parse_cursor(last_event_id, after)
     plan = use.open_session_stream(user_id, session_id, cursor, container.sessions, container.events)
-    return event_stream(plan, container.events, request, container.settings)
+    return event_stream(plan, container.events, request, container.settings, container.bell)
 
 
 @router.get(
@@ -57,7 +57,7 @@ def run_events(
 ) -> EventSourceResponse:
     cursor = use.parse_cursor(last_event_id, after)
     plan = use.open_run_stream(user_id, run_id, cursor, container.sessions, container.runs, container.events)
-    return event_stream(plan, container.events, request, container.settings)
+    return event_stream(plan, container.events, request, container.settings, container.bell)
 
 
 @router.post(
@@ -88,4 +88,4 @@ def chat(
     plan = use.open_chat_stream(
         user_id, session_id, run, cursor, container.sessions, container.runs, container.events
     )
-    return event_stream(plan, container.events, request, container.settings)
+    return event_stream(plan, container.events, request, container.settings, container.bell)
