@@ -88,13 +88,15 @@ def test_bad_model_answers_are_reported_to_it_and_the_run_ends_with_one_done(
 
     def respond(body: dict[str, Any]) -> Item:
         if body.get("tool_choice") == "none":
-            return Reply(text="")  # an empty final answer
+            return Reply(text="")  # an empty final answer, asked for twice
         return inner(body)
 
     with FakeOpenAI(responder=respond) as fake:
         container, client, auth, sid, run_id = _run(agent_stack, fake)
-        mine = ended(container, sid, run_id, "completed")
+        mine = ended(container, sid, run_id, "failed")  # never `completed` without a reply
         takes_the_next_message(container, client, auth, sid)
+    errors = [e.data["code"] for e in mine if e.type == "error"]
+    assert errors == ["empty_reply", "empty_reply"]  # asked again (retryable), then the run failed
     failed = [e.data for e in mine if e.type == "tool" and e.data["status"] == "failed"]
     assert [f["function"] for f in failed] == ["file_write", "teleport"], failed
     assert all(f["content"] for f in failed)  # the model was told what went wrong

@@ -1,8 +1,9 @@
-"""The loop's conversation snapshot of a run: in the run item (zlib-compressed JSON), or in the object
-store when it outgrows the item (DynamoDB caps an item at 400 KB)."""
+"""The loop's conversation snapshot of a run: in the run item (zlib-compressed JSON as base64 text), or
+in the object store when it outgrows the item (DynamoDB caps an item at 400 KB)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import zlib
 from typing import Any, Protocol
@@ -37,10 +38,10 @@ class DynamoConversationStore:
             )
         except DoesNotExist:
             return None
-        inline: bytes | None = getattr(item, "conversation", None)
+        inline: str | None = getattr(item, "conversation", None)
         ref: str | None = getattr(item, "conversation_ref", None)
         if inline is not None:
-            packed = inline
+            packed = base64.b64decode(inline)
         elif ref is not None:
             packed = self._objects.get(ref)
         else:
@@ -52,7 +53,8 @@ class DynamoConversationStore:
         packed = zlib.compress(json.dumps(snapshot, separators=(",", ":")).encode(), 1)
         actions: list[Action]
         if len(packed) <= self._inline:
-            actions = [RunItem.conversation.set(packed), RunItem.conversation_ref.remove()]
+            text = base64.b64encode(packed).decode()
+            actions = [RunItem.conversation.set(text), RunItem.conversation_ref.remove()]
         else:
             key = f"runs/{run_id}/conversation.json.z"
             self._objects.put(key, packed, "application/zlib")

@@ -8,7 +8,6 @@ start-up by `bind`, from settings, because pynamodb reads them from each model's
 from __future__ import annotations
 
 from pynamodb.attributes import (
-    BinaryAttribute,
     BooleanAttribute,
     JSONAttribute,
     MapAttribute,
@@ -118,8 +117,9 @@ class RunItem(Model):
     message_seq = NumberAttribute(null=True)
     execution = UnicodeAttribute(null=True)
     wait = JSONAttribute(null=True)
-    conversation = BinaryAttribute(null=True, legacy_encoding=False)
-    """The loop's conversation snapshot, zlib-compressed JSON (adapters/dynamodb/conversations.py)."""
+    conversation = UnicodeAttribute(null=True)
+    """The loop's conversation snapshot: zlib-compressed JSON, base64 (adapters/dynamodb/conversations.py).
+    Text, not Binary: the local store's snapshot and journal are JSON."""
     conversation_ref = UnicodeAttribute(null=True)
     """Where the snapshot is when it is too large for the item: an object store key."""
 
