@@ -179,6 +179,8 @@ class AgentLoop:
             if chosen:  # a retried Think: act on the calls its first attempt chose, no new model call
                 state.iteration += 1
                 state.tool_calls += chosen
+            elif retried and state.step in convo.closed_steps:  # ...or it had closed the step too
+                return self._save(run, convo, self._step_completed(run, convo, state, plan.steps))
             else:
                 retried = False
                 messages = self._conversation(convo)

@@ -275,6 +275,9 @@ class RunConversation:
     """Indexes of the run's steps that ended `failed`."""
     step_results: list[str] = field(default_factory=list)
     """The statuses (called/failed) of the tool results since the current step started."""
+    closed_steps: set[int] = field(default_factory=set)
+    """Indexes of the run's steps already closed (completed or failed): a retried Think that finds
+    its step closed redoes the closing writes (stored once) instead of asking the model again."""
 
     def fold(self, event: Event) -> None:
         if event.seq <= self.cursor or event.seq in self.seen:
@@ -283,8 +286,11 @@ class RunConversation:
         status = event.data.get("status")
         if event.type == "step" and status == "started":
             self.step_results = []
-        elif event.type == "step" and status == "failed":
-            self.failed_steps.add(int(event.data.get("id", 0)) - 1)
+        elif event.type == "step" and status in {"completed", "failed"}:
+            index = int(event.data.get("id", 0)) - 1
+            self.closed_steps.add(index)
+            if status == "failed":
+                self.failed_steps.add(index)
         elif event.type == "tool" and status in {"called", "failed"}:
             self.step_results.append(str(status))
         self.seen.add(event.seq)
@@ -310,6 +316,7 @@ class RunConversation:
             "plan": list(self.plan),
             "failed_steps": sorted(self.failed_steps),
             "step_results": self.step_results,
+            "closed_steps": sorted(self.closed_steps),
             "conversation": self.builder.to_dict(),
         }
 
@@ -324,4 +331,5 @@ class RunConversation:
             plan=tuple(str(s) for s in raw.get("plan", [])),
             failed_steps={int(i) for i in raw.get("failed_steps", [])},
             step_results=[str(r) for r in raw.get("step_results", [])],
+            closed_steps={int(i) for i in raw.get("closed_steps", [])},
         )
