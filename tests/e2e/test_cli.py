@@ -94,21 +94,32 @@ class Running:
                 self.process.kill()
 
 
-@pytest.fixture
-def cli(stack: Stack, tmp_path: Path) -> Cli:
+def _make_cli(stack: Stack, config_home: Path) -> Cli:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RIADEX_", "XDG_")) and k != "COLUMNS"}
     env.update(
         {
             "PYTHONPATH": str(ROOT / "layers" / "core"),
             "RIADEX_URL": stack.base,
-            "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            "XDG_CONFIG_HOME": str(config_home),
             "PYTHONUNBUFFERED": "1",
             "COLUMNS": "120",
         }
     )
-    made = Cli(env, tmp_path / "config")
+    made = Cli(env, config_home)
     made.ok("login", "--name", "cli-user")
     return made
+
+
+@pytest.fixture(scope="module")
+def cli(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    """One signed-in user for the module's runs (each test works in sessions of its own)."""
+    return _make_cli(stack, tmp_path_factory.mktemp("cli") / "config")
+
+
+@pytest.fixture
+def fresh_cli(stack: Stack, tmp_path: Path) -> Cli:
+    """A user of its own, for the test that lists every session of its user."""
+    return _make_cli(stack, tmp_path / "config")
 
 
 def _session_id(output: str) -> str:
@@ -118,7 +129,8 @@ def _session_id(output: str) -> str:
     raise AssertionError(f"no session id printed:\n{output}")
 
 
-def test_login_keeps_the_token_private_and_sessions_are_managed(cli: Cli, stack: Stack) -> None:
+def test_login_keeps_the_token_private_and_sessions_are_managed(fresh_cli: Cli, stack: Stack) -> None:
+    cli = fresh_cli
     config = cli.config_home / "riadex" / "config.json"
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
     assert stat.S_IMODE(config.parent.stat().st_mode) == 0o700

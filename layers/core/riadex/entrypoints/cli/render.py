@@ -67,6 +67,8 @@ def tool_call_line(data: dict[str, Any]) -> Text:
         return Text.assemble(("▤ read ", "bold magenta"), str(args.get("file", "")))
     if name == "search":
         return Text.assemble(("⌕ search ", "bold cyan"), str(args.get("query", "")))
+    if name == "message":
+        return Text.assemble(("? asks ", "bold yellow"), str(args.get("question") or args.get("text") or ""))
     if name == "browser":
         target = args.get("url") or json.dumps(args, ensure_ascii=False)
         return Text.assemble((f"◎ {function} ", "bold cyan"), str(target))
@@ -84,6 +86,9 @@ def tool_result(data: dict[str, Any], full: bool = False) -> RenderableType | No
         return Text(f"  {content}", style="dim") if content else None
     function = str(data.get("function", ""))
     name = str(data.get("name", ""))
+    if name == "message":
+        answer = content.get("answer") or content.get("content")
+        return Text(f"  answered: {answer}", style="dim") if answer else None
     if name == "shell":
         output = str(content.get("output", ""))
         exit_code = content.get("exit_code")
