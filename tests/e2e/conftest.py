@@ -14,6 +14,9 @@ from tests.e2e.stack import running_stack
 
 STREAM_MAX_SECONDS = 3  # short, so that tests see the server rotate streams with `reconnect`
 ALLOWED_ORIGIN = "http://app.riadex.test"  # CORS_ORIGINS of the shared stack
+INLINE_UPLOAD_MAX_BYTES = 256 * 1024
+DOWNLOAD_REDIRECT_BYTES = 512 * 1024
+MAX_UPLOAD_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -39,5 +42,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         STREAM_MAX_SECONDS=str(STREAM_MAX_SECONDS),
         STREAM_POLL_IDLE_MAX_SECONDS="0.5",
         CORS_ORIGINS=ALLOWED_ORIGIN,
+        # Small, so that tests/e2e/test_large_files.py sees the AWS limits at small sizes.
+        INLINE_UPLOAD_MAX_BYTES=str(INLINE_UPLOAD_MAX_BYTES),
+        DOWNLOAD_REDIRECT_BYTES=str(DOWNLOAD_REDIRECT_BYTES),
+        MAX_UPLOAD_BYTES=str(MAX_UPLOAD_BYTES),
     ) as started:
         yield Stack(base=started.url, process=started.process, output=started.output)

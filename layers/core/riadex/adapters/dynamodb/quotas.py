@@ -64,28 +64,17 @@ class DynamoQuotaStore:
     def hold(self, key: str, member: str, limit: int, now: float) -> bool:
         names = {"#m": member}
         values = {":now": {"N": f"{now:.3f}"}, ":limit": {"N": str(limit)}}
-        added = self._update(
-            key,
-            UpdateExpression=HOLD,
-            ConditionExpression=HOLD_IF_ROOM,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-        if added or "held" in self._item(key):
-            return added
-        # The first hold of this quota: create the (empty) map, then try again.
+        hold = {"UpdateExpression": HOLD, "ConditionExpression": HOLD_IF_ROOM}
+        if self._update(key, ExpressionAttributeNames=names, ExpressionAttributeValues=values, **hold):
+            return True
+        # Full, or this quota's map does not exist yet (its first hold, maybe racing another first
+        # hold): create the map if it is missing (a no-op otherwise) and try once more.
         self._update(
             key,
             UpdateExpression="SET held = if_not_exists(held, :empty)",
             ExpressionAttributeValues={":empty": {"M": {}}},
         )
-        return self._update(
-            key,
-            UpdateExpression=HOLD,
-            ConditionExpression=HOLD_IF_ROOM,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
+        return self._update(key, ExpressionAttributeNames=names, ExpressionAttributeValues=values, **hold)
 
     def _item(self, key: str) -> dict[str, Any]:
         ddb = self._ddb()
