@@ -104,6 +104,20 @@ def _token(web: Page) -> str:
     return str(web.page.evaluate("JSON.parse(localStorage.getItem('riadex.auth')).token"))
 
 
+UNNAMED_CONTROLS = """() => [...document.querySelectorAll('button, input, textarea, [role=tab]')]
+  .filter(e => e.offsetParent !== null)
+  .filter(e => !(e.getAttribute('aria-label') || (e.labels && e.labels.length) || e.textContent.trim()))
+  .map(e => e.outerHTML.slice(0, 80))"""
+
+DROP_FILE = """([name, text]) => {
+  const data = new DataTransfer();
+  data.items.add(new File([text], name, {type: 'text/markdown'}));
+  const zone = document.getElementById('dropzone');
+  zone.dispatchEvent(new DragEvent('dragover', {dataTransfer: data, bubbles: true, cancelable: true}));
+  zone.dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true}));
+}"""
+
+
 def test_sign_in_chat_with_tools_views_and_sign_out(web: Page, stack: Stack) -> None:
     page = web.page
     page.goto(web.base + "/")
@@ -164,6 +178,10 @@ def test_sign_in_chat_with_tools_views_and_sign_out(web: Page, stack: Stack) -> 
     page.wait_for_function("getComputedStyle(document.getElementById('sidebar')).transform === 'none'")
     web.shot("sessions-phone")
     page.set_viewport_size(LAPTOP)
+
+    # Every control has an accessible name.
+    unnamed = page.evaluate(UNNAMED_CONTROLS)
+    assert unnamed == [], unnamed
 
     page.get_by_role("button", name="Sign out").click()
     page.get_by_label("Your name").wait_for()
@@ -231,6 +249,10 @@ def test_upload_then_read_it_and_download_it(web: Page, tmp_path: Path) -> None:
     saved = tmp_path / "back.csv"
     download.value.save_as(saved)
     assert saved.read_text() == source.read_text()
+    # Dropped files upload too.
+    page.evaluate(DROP_FILE, ["dropped.md", "# dropped in"])
+    page.get_by_text("Uploaded dropped.md to").wait_for()
+    assert page.locator("#upload-list li").count() == 2
 
     page.get_by_role("tab", name="Chat").click()
     web.send("!read uploads/scores.csv")
