@@ -12,7 +12,7 @@ CHECKOV := $(TOOLS)/checkov/bin/checkov
 export PYTHONPATH := $(CURDIR)/layers/core
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install dev demo deploy-web test lint typecheck unit integration e2e bench bench-peers tools build runtime-python validate clean system-deps \
+.PHONY: help install dev demo deploy-web test lint typecheck unit integration e2e bench bench-peers tools build runtime-python sam-test validate clean system-deps \
 	deploy-check template-tier
 
 help:
@@ -166,6 +166,11 @@ build: $(SAM) runtime-python
 		$(RUNTIME_BIN)/python$(RUNTIME) -m compileall -q --invalidation-mode unchecked-hash -s "$$d" -p /var/task "$$d" \
 			|| exit 1; \
 	done
+
+# sam local against the built functions in Lambda's runtime: the stand-in base image under podman (root).
+# Not part of `make test` (README: sam local).
+sam-test: install
+	RIADEX_SAM_TEST=1 $(BIN)/python -m pytest tests/sam -s -q -p no:cacheprovider
 
 validate: $(SAM)
 	$(SAM) validate --lint --region us-east-1

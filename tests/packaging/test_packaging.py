@@ -33,9 +33,10 @@ from tests.packaging.build import (
 API_IMPORT_TARGET = 0.5
 """CPU seconds of the API function's cold import, the best of API_IMPORT_TRIES: CPU time, not wall time,
 because other suites and processes share the machine (on an idle one they are the same)."""
-API_IMPORT_CEILING = 1.0
-"""What fails the test: above the target on a machine so busy that its caches thrash, far below what a
-lost bytecode or an eagerly imported SDK costs (1.3 s without .pyc)."""
+API_IMPORT_CEILING = 1.5
+"""What fails the test: a gross regression only. The bytecode and the SDKs kept out of the cold start are
+checked directly; CPU time still grows with a busy machine's cache misses (measured under a load of 15
+on 2 cores: 0.55 s before the X-Ray/metrics instrumentation, 0.76-0.87 s after)."""
 API_IMPORT_TRIES = 3
 API_NOT_AT_COLD_START = ("boto3", "s3transfer", "jwt", "openai", "anthropic", "cryptography")
 """Made lazy on purpose (clients on first use, tokens only in local mode). httpx is not in the list: the
