@@ -81,6 +81,11 @@ template-tier: install system-deps
 	fi
 	RIADEX_CALL_RECORD=$(CALL_RECORD) $(BIN)/python -m pytest -q tests/template
 
+# docs/least-privilege.md from the recording the last `make test` left: rights granted vs used.
+.PHONY: least-privilege
+least-privilege: install
+	$(BIN)/python -m tests.template.least_privilege $(CALL_RECORD) docs/least-privilege.md
+
 unit integration e2e: install system-deps
 	$(BIN)/python -m pytest tests/$@
 

@@ -160,6 +160,8 @@ def required(call: Call, naming: Naming) -> list[tuple[str, str]]:
     if service == "s3":
         bucket = naming.name(str(p.get("Bucket", "*")))
         actions = _S3_ACTIONS.get(op, [f"s3:{op}"])
+        if op == "PresignedPost":  # the upload it authorizes; its key is chosen in the POST's fields
+            return [("s3:PutObject", f"arn:{PARTITION}:s3:::{bucket}/*")]
         if op in ("ListObjectsV2", "ListObjects", "HeadBucket", "CreateBucket"):
             return [(a, f"arn:{PARTITION}:s3:::{bucket}") for a in actions]
         if op == "DeleteObjects":

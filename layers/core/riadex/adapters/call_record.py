@@ -110,7 +110,7 @@ def _payload_sizes(operation: str, params: Mapping[str, Any]) -> dict[str, int]:
     return sizes
 
 
-def _on_aws_call(params: Mapping[str, Any], model: Any, **_: Any) -> None:
+def _on_aws_call(params: Mapping[str, Any], model: Any, context: Any = None, **_: Any) -> None:
     service = model.service_model
     record: dict[str, Any] = {
         "k": "aws",
@@ -118,10 +118,110 @@ def _on_aws_call(params: Mapping[str, Any], model: Any, **_: Any) -> None:
         "op": model.name,
         "params": _resource_params(params),
     }
+    if isinstance(context, dict) and context.get("is_presign_request"):
+        # No call now: a URL the client uses later, authorized as this function. botocore builds a
+        # presigned POST on CreateBucket's model; the client's request is then an object upload.
+        record["presign"] = True
+        if model.name == "CreateBucket":
+            record["op"] = "PresignedPost"
     sizes = _payload_sizes(model.name, params)
     if sizes:
         record["sizes"] = sizes
+    if isinstance(context, dict) and os.environ.get(UNITS_ENV):
+        context["riadex_params"] = params
     _write(record)
+
+
+# --- DynamoDB request units (RIADEX_CALL_RECORD_UNITS=1, for `make bench`'s cost count) -------------
+# moto reports no consumed capacity, so units are counted the way on-demand bills them: a read unit
+# per 4 KB read (half for an eventually consistent read), a write unit per 1 KB written, twice that in
+# a transaction; an update is billed on the item's size, taken from the last time it was seen whole.
+UNITS_ENV = "RIADEX_CALL_RECORD_UNITS"
+_item_sizes: dict[str, int] = {}
+
+
+def _value_size(value: Mapping[str, Any]) -> int:
+    ((kind, inner),) = value.items()
+    if kind in ("S", "B"):
+        return len(inner.encode() if isinstance(inner, str) else inner)
+    if kind == "N":
+        return len(str(inner)) // 2 + 1
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + _item_size(inner)
+    if kind == "L":
+        return 3 + sum(1 + _value_size(v) for v in inner)
+    return sum(len(str(v)) for v in inner)  # SS, NS, BS
+
+
+def _item_size(item: Mapping[str, Any] | None) -> int:
+    return sum(len(name.encode()) + _value_size(v) for name, v in (item or {}).items())
+
+
+def _key(table: str, key: Mapping[str, Any] | None) -> str:
+    return table + json.dumps(key or {}, sort_keys=True, default=str)
+
+
+def _units(size: int, per: int) -> int:
+    return max(1, -(-size // per))
+
+
+def _write_units(kind: str, spec: Mapping[str, Any]) -> int:
+    table = str(spec.get("TableName"))
+    if kind in ("Put", "PutRequest"):
+        item = spec.get("Item") or {}
+        size = _item_size(item)
+        return _units(size, 1024)
+    known = _item_sizes.get(_key(table, spec.get("Key")))
+    if known is None:
+        known = _item_size(spec.get("Key")) + sum(
+            _value_size(v) for v in (spec.get("ExpressionAttributeValues") or {}).values()
+        )
+    return _units(known, 1024)
+
+
+def _on_aws_result(parsed: Any, model: Any, context: Any = None, **_: Any) -> None:
+    if model.service_model.signing_name != "dynamodb" or not isinstance(context, dict):
+        return
+    params = context.get("riadex_params")
+    if params is None or not isinstance(parsed, dict):
+        return
+    op, reads, writes = model.name, 0.0, 0.0
+    table = str(params.get("TableName", ""))
+    factor = 1.0 if params.get("ConsistentRead") else 0.5
+    if op == "GetItem":
+        reads = _units(_item_size(parsed.get("Item")), 4096) * factor
+        if parsed.get("Item"):
+            _item_sizes[_key(params["TableName"], params.get("Key"))] = _item_size(parsed["Item"])
+    elif op in ("Query", "Scan"):
+        reads = _units(sum(_item_size(i) for i in parsed.get("Items", [])), 4096) * factor
+    elif op == "BatchGetItem":
+        reads = sum(
+            _units(_item_size(i), 4096) * 0.5 for items in parsed.get("Responses", {}).values() for i in items
+        )
+    elif op == "TransactGetItems":
+        reads = sum(2 * _units(_item_size(r.get("Item")), 4096) for r in parsed.get("Responses", []))
+    elif op in ("PutItem", "UpdateItem", "DeleteItem"):
+        writes = _write_units({"PutItem": "Put"}.get(op, op), params)
+    elif op == "TransactWriteItems":
+        parts = [
+            (kind, str(spec.get("TableName")), 2 * _write_units(kind, spec))
+            for item in params["TransactItems"]
+            for kind, spec in item.items()
+        ]
+        for kind, name, units in parts:  # one line per item: where the units go
+            _write({"k": "units", "op": f"{op}.{kind}", "table": name, "read": 0, "write": units})
+        return
+    elif op == "BatchWriteItem":
+        writes = sum(
+            _write_units(kind, {"TableName": table, **spec})
+            for table, requests in params["RequestItems"].items()
+            for request in requests
+            for kind, spec in request.items()
+        )
+    if reads or writes:
+        _write({"k": "units", "op": op, "table": table, "read": reads, "write": writes})
 
 
 def install() -> bool:
@@ -132,6 +232,8 @@ def install() -> bool:
     from botocore import handlers
 
     handlers.BUILTIN_HANDLERS.append(("provide-client-params", _on_aws_call))
+    if os.environ.get(UNITS_ENV):
+        handlers.BUILTIN_HANDLERS.append(("after-call", _on_aws_result))
     try:  # a default boto3 session made before this point gets the hook too
         import boto3
 

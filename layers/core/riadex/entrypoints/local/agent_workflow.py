@@ -16,6 +16,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -176,9 +177,12 @@ def as_entry_point(fn: str, handler: Handler) -> Handler:
 
     def run(event: dict[str, Any], context: Any) -> Any:
         with call_record.entry(f"task:{fn}"):
+            started, cpu = time.perf_counter(), time.thread_time()
             result = handler(event, context)
             call_record.payload(
                 "lambda",
+                seconds=round(time.perf_counter() - started, 4),
+                cpu_seconds=round(time.thread_time() - cpu, 4),
                 event_bytes=len(json.dumps(event).encode()),
                 result_bytes=len(json.dumps(result).encode()),
             )
