@@ -5,7 +5,7 @@ suites wait for: `check_run(events, run_id)` after the run's `done`.
 - the run opens with `run{queued}` and the user's message, and ends with exactly one `done`, last;
 - every `tool{calling}` is closed by exactly one `called`/`failed` with its `tool_call_id`, after it
   (a client's spinner always stops: cancel, failure, timeout, a lost sandbox and the finalizer included);
-- every `step{started}` is closed by one `completed`/`failed` unless the run did not complete;
+- every `step{started}` is closed by one `completed`/`failed`, whatever ended the run;
 - a `completed` run has a final assistant message.
 
 Events are given as `Event` objects (read from the log) or as the dicts of the wire (a stream, GET).
@@ -82,9 +82,9 @@ def check_run(events: Sequence[Any], run_id: str, *, whole_log: bool = True) -> 
     for e in mine:
         if e.type == "step":
             steps[str(e.data.get("id"))] = str(e.data.get("status"))
+    unfinished = [step for step, s in steps.items() if s == "started"]
+    assert not unfinished, f"steps left started ({status}): {unfinished}\n" + shown
     if status == "completed":
-        unfinished = [step for step, s in steps.items() if s == "started"]
-        assert not unfinished, f"steps left started in a completed run: {unfinished}\n" + shown
         replies = [e for e in mine if e.type == "message" and e.data.get("role") == "assistant"]
         assert replies, "a completed run without a reply:\n" + shown
     return [originals[i] for i in indexes]

@@ -187,6 +187,8 @@ def test_cancel_in_the_middle_of_a_long_sleep_kills_the_command(agent_stack: Age
         ("tool", "shell_exec:calling"),
         ("run", "cancelling"),
         ("tool", "shell_exec:failed"),  # the cancel closes the open call: a client's spinner stops
+        ("step", "failed"),  # and the open step, in the plan too
+        ("plan", ""),
         ("run", "cancelled"),
         ("done", "cancelled"),
     ]
@@ -266,11 +268,13 @@ def test_a_wait_that_expires_ends_timed_out(agent_stack: AgentFactory) -> None:
     sid = new_session(client, auth)
     run_id = send(client, auth, sid, "!ask Anyone there?")["run_id"]
     mine = check_invariants(wait_for_done(container, sid, run_id, timeout=30), run_id)
-    assert without_sandbox(mine)[-6:] == [
+    assert without_sandbox(mine)[-8:] == [
         ("tool", "message_ask_user:calling"),
         ("wait", ""),
         ("run", "waiting"),
         ("tool", "message_ask_user:failed"),
+        ("step", "failed"),
+        ("plan", ""),
         ("run", "timed_out"),
         ("done", "timed_out"),
     ]
@@ -286,16 +290,19 @@ def test_a_budget_exceeded_ends_the_run_with_the_reason(agent_stack: AgentFactor
     sid = new_session(client, auth)
     run_id = send(client, auth, sid, "!shell echo one\n!shell echo two")["run_id"]
     mine = check_invariants(wait_for_done(container, sid, run_id), run_id)
-    assert without_sandbox(mine)[-8:] == [
+    assert without_sandbox(mine)[-10:] == [
         ("tool", "shell_exec:called"),
         ("message", "assistant"),
         ("step", "completed"),
         *_next_step(),
         ("error", ""),
+        ("step", "failed"),
+        ("plan", ""),
         ("run", "failed"),
         ("done", "failed"),
     ]
-    assert mine[-3].data["code"] == "budget_exceeded"
+    assert mine[-5].data["code"] == "budget_exceeded"
+    assert [s["status"] for s in mine[-3].data["steps"]] == ["completed", "failed"]
     assert mine[-1].data["reason"] == "budget: more than 1 tool calls (RUN_MAX_TOOL_CALLS)"
     assert mine[-1].data["usage"]["tool_calls"] == 1
     assert mine[-1].data["usage"]["steps"] == 1

@@ -446,6 +446,36 @@ class RunService:
                 "duration_ms": max(0, int((now - calling.ts).total_seconds() * 1000)),
             }
             self.writer.append(run, EventType.TOOL, data, f"tool/{call_id}/result", while_open=False)
+        self._close_open_step(run, events)
+
+    def _close_open_step(self, run: Run, events: Sequence[Event]) -> None:
+        """A step left `started` by a run that did not complete ends `failed`, and the plan's last
+        snapshot shows it (a client's step spinner stops too). The key is the one the loop's own step
+        end uses, so a step the loop closed meanwhile is not closed twice."""
+        open_steps: dict[str, Event] = {}
+        plan: Event | None = None
+        for event in events:
+            if event.type == EventType.PLAN.value:
+                plan = event
+            elif event.type == EventType.STEP.value:
+                step_id = str(event.data.get("id", ""))
+                if event.data.get("status") == "started":
+                    open_steps[step_id] = event
+                else:
+                    open_steps.pop(step_id, None)
+        if not open_steps:
+            return
+        for step_id, started in open_steps.items():
+            index = int(step_id) - 1 if step_id.isdigit() else step_id
+            data = {**started.data, "status": "failed"}
+            self.writer.append(run, EventType.STEP, data, f"step/{index}/completed", while_open=False)
+        if plan is not None:
+            steps = [
+                {**step, "status": "failed"} if str(step.get("id")) in open_steps else step
+                for step in plan.data.get("steps", [])
+                if isinstance(step, dict)
+            ]
+            self.writer.append(run, EventType.PLAN, {"steps": steps}, "plan/closed", while_open=False)
 
     def _ensure_closing_events(self, run: Run) -> None:
         """The final `run{status}` and the one `done`, then the session is released."""
