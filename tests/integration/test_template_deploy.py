@@ -195,6 +195,11 @@ def test_every_function_logs_to_a_group_with_retention() -> None:
         assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
 
 
+def test_every_log_group_has_the_retention() -> None:
+    for name, group in _of_type("AWS::Logs::LogGroup").items():
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+
+
 def test_state_machine_and_api_access_logs() -> None:
     (machine,) = _of_type("AWS::StepFunctions::StateMachine").values()
     logging = machine["Properties"]["LoggingConfiguration"]
