@@ -24,6 +24,38 @@ const state = {
 // What the page has rendered, for tests and debugging: the seqs in order, each once.
 window.riadex = { seqs: [], state };
 
+// --- Markdown in the agent's replies (marked, sanitized by DOMPurify; plain text without them) ---
+
+let markdown = null;
+
+async function loadMarkdown() {
+  try {
+    const [{ marked }, { default: DOMPurify }] = await Promise.all([
+      import("/vendor/marked/marked.esm.js"),
+      import("/vendor/dompurify/purify.es.mjs"),
+    ]);
+    DOMPurify.addHook("afterSanitizeAttributes", (node) => {
+      if (node.tagName === "A") {
+        node.setAttribute("target", "_blank");
+        node.setAttribute("rel", "noopener noreferrer");
+      }
+    });
+    markdown = (text) => DOMPurify.sanitize(marked.parse(text, { gfm: true, breaks: true }));
+  } catch {
+    markdown = null; // served without web/node_modules: replies show as plain text
+  }
+}
+
+function setReply(bubble, text) {
+  bubble.dataset.text = text;
+  if (markdown) {
+    bubble.innerHTML = markdown(text);
+    bubble.classList.add("md");
+  } else {
+    bubble.textContent = text;
+  }
+}
+
 // --- small helpers -----------------------------------------------------------------------------
 
 function el(tag, attrs = {}, ...children) {
@@ -370,7 +402,7 @@ const RENDER = {
     }
     const existing = data.message_id && state.replies.get(data.message_id);
     if (existing) {
-      existing.querySelector(".bubble").textContent = data.content;
+      setReply(existing.querySelector(".bubble"), data.content);
       existing.classList.remove("streaming");
     } else {
       $("log").append(assistant(data.content, false));
@@ -383,7 +415,8 @@ const RENDER = {
       state.replies.set(data.message_id, reply);
       $("log").append(reply);
     }
-    reply.querySelector(".bubble").textContent += data.text;
+    const bubble = reply.querySelector(".bubble");
+    setReply(bubble, (bubble.dataset.text || "") + data.text);
   },
   title(data) {
     $("session-title").textContent = data.title;
@@ -457,11 +490,13 @@ const RENDER = {
 };
 
 function assistant(text, streaming) {
+  const bubble = el("div", { class: "bubble" });
+  setReply(bubble, text);
   return el(
     "div",
     { class: streaming ? "msg assistant streaming" : "msg assistant" },
     el("span", { class: "avatar", "aria-hidden": "true", text: "◆" }),
-    el("div", { class: "bubble", text }),
+    bubble,
   );
 }
 
@@ -884,7 +919,7 @@ function wire() {
 
 async function main() {
   wire();
-  state.config = await loadConfig();
+  [state.config] = await Promise.all([loadConfig(), loadMarkdown()]);
   let saved = null;
   try {
     saved = JSON.parse(localStorage.getItem(STORE) || "null");

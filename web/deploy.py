@@ -31,6 +31,9 @@ def files_to_upload(web: Path = WEB) -> Iterator[tuple[Path, str]]:
         for path in sorted((novnc / folder).rglob("*")):
             if path.is_file():
                 yield path, f"vendor/novnc/{path.relative_to(novnc).as_posix()}"
+    modules = web / "node_modules"
+    yield modules / "marked" / "lib" / "marked.esm.js", "vendor/marked/marked.esm.js"
+    yield modules / "dompurify" / "dist" / "purify.es.mjs", "vendor/dompurify/purify.es.mjs"
 
 
 def web_config(outputs: dict[str, str], region: str) -> dict[str, Any]:
@@ -50,7 +53,7 @@ def upload(s3: Any, bucket: str, outputs: dict[str, str], region: str, web: Path
     keys = []
     for path, key in files_to_upload(web):
         kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        if path.suffix == ".js":
+        if path.suffix in (".js", ".mjs"):
             kind = "text/javascript"
         # index.html and the app's modules change with each deploy; noVNC's files only with its version.
         cache = "no-cache" if key in APP_FILES else "public, max-age=86400"

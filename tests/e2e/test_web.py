@@ -179,6 +179,19 @@ def test_sign_in_chat_with_tools_views_and_sign_out(web: Page, stack: Stack) -> 
     web.shot("sessions-phone")
     page.set_viewport_size(LAPTOP)
 
+    # Replies are Markdown, sanitized: a message with no directive is echoed back by the scripted model.
+    page.get_by_role("tab", name="Chat").click()
+    web.send(
+        'Plain **bold** and `code` <a href="javascript:window.pwned=1">x</a><script>window.pwned=2</script>'
+    )
+    web.wait_done(2)
+    reply = page.locator(".msg.assistant .bubble").last
+    assert reply.locator("strong").inner_text() == "bold"
+    assert reply.locator("code").inner_text() == "code"
+    assert reply.locator("script").count() == 0
+    assert page.evaluate("window.pwned") is None
+    assert page.locator('.msg.assistant a[href^="javascript"]').count() == 0
+
     # Every control has an accessible name.
     unnamed = page.evaluate(UNNAMED_CONTROLS)
     assert unnamed == [], unnamed

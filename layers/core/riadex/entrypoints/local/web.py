@@ -16,8 +16,13 @@ from starlette.staticfiles import StaticFiles
 from riadex.config import Settings
 
 WEB_DIR = Path(__file__).resolve().parents[5] / "web"
-NOVNC_DIR = WEB_DIR / "node_modules" / "@novnc" / "novnc"
 NOVNC_PATH = "/vendor/novnc"
+VENDOR = {
+    # URL path: the folder of web/node_modules it serves (`npm ci` in web/; make install does it)
+    NOVNC_PATH: Path("@novnc/novnc"),  # the live browser view
+    "/vendor/marked": Path("marked/lib"),  # Markdown in the agent's replies
+    "/vendor/dompurify": Path("dompurify/dist"),  # ... sanitized
+}
 
 
 def web_config(settings: Settings) -> dict[str, Any]:
@@ -44,8 +49,8 @@ def mount_web(app: FastAPI, settings: Settings, web_dir: Path = WEB_DIR) -> bool
     def _config() -> JSONResponse:
         return JSONResponse(config, headers={"Cache-Control": "no-store"})
 
-    novnc = web_dir / "node_modules" / "@novnc" / "novnc"
-    if novnc.is_dir():  # `npm ci` in web/ (make dev does it) brings noVNC for the live browser view
-        app.mount(NOVNC_PATH, StaticFiles(directory=novnc), name="novnc")
+    for path, folder in VENDOR.items():
+        if (web_dir / "node_modules" / folder).is_dir():
+            app.mount(path, StaticFiles(directory=web_dir / "node_modules" / folder), name=path)
     app.mount("/", StaticFiles(directory=web_dir, html=True), name="web")
     return True
