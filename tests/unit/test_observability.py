@@ -103,3 +103,16 @@ def test_loop_counters_become_metrics(capfd: pytest.CaptureFixture[str]) -> None
     assert metrics["InputTokens"]["InputTokens"] in (50, 50.0, [50.0])
     assert metrics["ToolCalls"]["tool"] == "shell_exec"
     assert metrics["ToolCalls"]["outcome"] == "called"
+
+
+def test_api_requests_are_correlated_by_the_ids_in_their_path(log_lines: io.StringIO) -> None:
+    sid, rid = "ses_" + "a" * 32, "run_" + "b" * 32
+
+    def api(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        logger.info("request")
+        return {"statusCode": 200}
+
+    instrument("api", api)({"path": f"/api/v1/sessions/{sid}/runs/{rid}", "httpMethod": "GET"}, _Context())
+    (line,) = [json.loads(x) for x in log_lines.getvalue().splitlines() if '"request"' in x]
+    assert line["session_id"] == sid
+    assert line["run_id"] == rid

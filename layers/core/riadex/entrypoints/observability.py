@@ -106,6 +106,11 @@ def _report(name: str, event: Any, result: Any, seconds: float) -> None:
                 telemetry.emit(metric, after[key] - before[key])
 
 
+def _id_in(path: str, prefix: str) -> str | None:
+    found = re.search(rf"\b{prefix}_[0-9a-f]{{32}}\b", path)
+    return found.group(0) if found else None
+
+
 def instrument(name: str, handler: Handler) -> Handler:
     """The Lambda entry of function `name`: JSON logs with the run's correlation keys, its EMF
     metrics, an X-Ray segment per invocation."""
@@ -115,9 +120,10 @@ def instrument(name: str, handler: Handler) -> Handler:
     def observed(event: Any, context: Any) -> Any:
         if isinstance(event, dict):
             detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+            path = str(event.get("path") or "")  # an API request: the ids in its path
             keys = {
-                "run_id": event.get("run_id") or (detail or {}).get("name"),
-                "session_id": event.get("session_id"),
+                "run_id": event.get("run_id") or (detail or {}).get("name") or _id_in(path, "run"),
+                "session_id": event.get("session_id") or _id_in(path, "ses"),
             }
             logger.append_keys(function=name, **{k: v for k, v in keys.items() if v})
             if keys["run_id"]:
