@@ -69,12 +69,40 @@ def archive(root: Path, max_bytes: int) -> tuple[IO[bytes], dict[str, Any]]:
     return out, current
 
 
+def _inside(name: str) -> bool:
+    normal = os.path.normpath(name)
+    return not os.path.isabs(normal) and normal != ".." and not normal.startswith("../")
+
+
+def _checked(members: list[tarfile.TarInfo]) -> list[tarfile.TarInfo]:
+    """tarfile's `data` filter for Pythons without it (Debian bookworm's 3.11.2): regular files,
+    directories and links that stay inside, no devices or fifos, no setuid/setgid/sticky bits, no owner."""
+    kept = []
+    for member in members:
+        if not _inside(member.name) or not (
+            member.isfile() or member.isdir() or member.issym() or member.islnk()
+        ):
+            raise tarfile.TarError(f"refused entry {member.name!r}")
+        if member.issym() and not _inside(os.path.join(os.path.dirname(member.name), member.linkname)):
+            raise tarfile.TarError(f"refused link {member.name!r} -> {member.linkname!r}")
+        if member.islnk() and not _inside(member.linkname):
+            raise tarfile.TarError(f"refused link {member.name!r} -> {member.linkname!r}")
+        member.mode &= 0o777
+        member.uid = member.gid = os.getuid()
+        member.uname = member.gname = ""
+        kept.append(member)
+    return kept
+
+
 def restore(root: Path, source: IO[bytes], run_as: identity.RunAs | None) -> dict[str, Any]:
     root.mkdir(parents=True, exist_ok=True)
     try:
         with tarfile.open(fileobj=source, mode="r:gz") as tar:
             members = tar.getmembers()
-            tar.extractall(root, members=members, filter="data")
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(root, members=members, filter="data")
+            else:  # pragma: no cover - depends on the image's Python
+                tar.extractall(root, members=_checked(members))  # noqa: S202 - checked above
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise ToolError(400, "invalid_input", f"not a workspace archive: {exc}") from exc
     identity.hand_over([root / m.name for m in members], run_as, root)

@@ -71,7 +71,7 @@ def store(settings: Settings) -> S3ObjectStore:
     return S3ObjectStore(bucket, settings.aws_region)
 
 
-def make(provider: ProcessSandboxes, store: S3ObjectStore, max_bytes: int = 64 * 1024 * 1024) -> Sandboxes:
+def make(provider: Any, store: S3ObjectStore, max_bytes: int = 64 * 1024 * 1024) -> Sandboxes:
     return Sandboxes(
         records=DynamoSandboxRecords(),
         provider=provider,
@@ -94,8 +94,25 @@ def shell(sandboxes: Sandboxes, sid: str, command: str) -> str:
     return str(out["output"])
 
 
-def test_reaped_then_reopened_finds_its_files(provider: ProcessSandboxes, store: S3ObjectStore) -> None:
-    sandboxes = make(provider, store)
+@pytest.fixture(params=["process", "docker"])
+def any_provider(request: pytest.FixtureRequest, provider: ProcessSandboxes) -> Iterator[Any]:
+    if request.param == "process":
+        yield provider
+        return
+    import docker
+
+    from riadex.adapters.sandbox.docker.provider import DockerSandboxes
+
+    docker_host, image = request.getfixturevalue("podman_image")
+    made = DockerSandboxes(
+        client=docker.DockerClient(base_url=docker_host, timeout=60), image=image, network="none"
+    )
+    yield made
+    made.release_all()
+
+
+def test_reaped_then_reopened_finds_its_files(any_provider: Any, store: S3ObjectStore) -> None:
+    sandboxes = make(any_provider, store)
     sid = create_session(OWNER, "t", DynamoSessionRepository(), 200).session_id
     shell(
         sandboxes,
