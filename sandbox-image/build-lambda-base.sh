@@ -89,7 +89,8 @@ tar -C "$ROOTFS" -c . | $PODMAN import \
     - "$IMAGE" >/dev/null
 # sam's images built on the previous base: it reuses them by name unless they are gone.
 for stale in $($PODMAN images --format '{{.Repository}}:{{.Tag}}' |
-    grep -E "^(public\.ecr\.aws/lambda/python:$VERSION-rapid-x86_64|samcli/lambda-python:$VERSION-x86_64-)" || true); do
+    grep -E "^((docker\.io|localhost)/)?(public\.ecr\.aws/lambda/python:$VERSION-rapid-x86_64|samcli/lambda-python:$VERSION-x86_64-)" ||
+    true); do
     $PODMAN rmi -f "$stale" >/dev/null 2>&1 || true
 done
 echo "built $IMAGE"
