@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import socket
 import sys
 
@@ -25,21 +27,31 @@ async def _watch_idle(server: uvicorn.Server, config: Config, activity: Activity
             server.should_exit = True
 
 
-async def _announce(server: uvicorn.Server, port: int) -> None:
+async def _announce(server: uvicorn.Server, where: str) -> None:
     while not server.started and not server.should_exit:  # noqa: ASYNC110 - uvicorn has no event
         await asyncio.sleep(0.01)
     if server.started:
-        print(f"SANDBOX_READY port={port}", flush=True)
+        print(f"SANDBOX_READY {where}", flush=True)
 
 
-async def serve(config: Config) -> None:
+def _listen(config: Config) -> tuple[socket.socket, str]:
+    if config.socket:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(config.socket)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(config.socket)
+        return sock, f"socket={config.socket}"
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when it is set, and
     # without it every response waits out a 40 ms delayed ACK.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((config.host, config.port))
-    port = int(sock.getsockname()[1])
+    return sock, f"port={int(sock.getsockname()[1])}"
+
+
+async def serve(config: Config) -> None:
+    sock, where = _listen(config)
     app = create_app(config)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -51,7 +63,7 @@ async def serve(config: Config) -> None:
             lifespan="on",
         )
     )
-    tasks = [asyncio.create_task(_announce(server, port))]
+    tasks = [asyncio.create_task(_announce(server, where))]
     if config.idle_timeout > 0:
         tasks.append(asyncio.create_task(_watch_idle(server, config, app.state.sandbox.activity)))
     try:

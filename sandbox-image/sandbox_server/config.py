@@ -88,6 +88,9 @@ class Config:
     max_upload: int = 100 * 1024 * 1024
     vnc_port: int = 0
     screen: str = "1280x1024x24"
+    socket: str | None = None
+    """SANDBOX_SOCKET: listen on this unix socket instead of SANDBOX_HOST:SANDBOX_PORT (the process
+    backend's jail, whose only way in is a bind-mounted directory)."""
     run_as: tuple[int, int] | None = None
     """SANDBOX_RUN_AS=uid:gid: the agent's user, when the server runs as another (see identity.py)."""
 
@@ -123,6 +126,7 @@ class Config:
         return cls(
             secret_digest=secret_digest,
             run_as=run_as,
+            socket=env.get("SANDBOX_SOCKET") or None,
             host=env.get("SANDBOX_HOST") or "0.0.0.0",
             port=int(_number(env, "SANDBOX_PORT", 8080)),
             workspace=Path(os.path.realpath(workspace)),

@@ -2,7 +2,7 @@
 
 Isolation, when `bwrap` is on PATH (jail="auto"/"bwrap"):
 - every namespace unshared, the network included. The tool server is reached through a unix socket in
-  a bind-mounted directory (jail_relay.py inside, host_relay.py outside), not through a host port;
+  a bind-mounted directory (the server listens on it; host_relay.py outside), not through a host port;
 - the network (`network`, SANDBOX_NETWORK): `internet` (the default) gives the jail a namespace of its
   own whose uplink is slirp4netns (user-mode TCP/IP, the host's loopback disabled) and whose OUTPUT
   chain rejects the host's loopback and own addresses, private, shared and link-local ranges (the
@@ -63,7 +63,6 @@ NO_JAIL_WARNING = (
     "SANDBOX_JAIL=none: process sandboxes run unjailed, sharing this host's files and network "
     "(development only)"
 )
-RELAY_SCRIPT = Path(__file__).with_name("jail_relay.py")
 UPLINK_TOOLS = ("slirp4netns", "iptables-restore")
 UPLINK_DEVICE = "tap0"
 UPLINK_MTU = 65520
@@ -413,7 +412,6 @@ class ProcessSandboxes:
             "--perms", "1777", "--tmpfs", "/tmp",  # noqa: S108
             *bind(workspace, JAIL_WORKSPACE, read_only=False),
             *bind(run_dir, JAIL_RUN, read_only=False),
-            *bind(RELAY_SCRIPT, f"{JAIL_RUN}-relay.py"),
             *bind(self.server_dir, str(self.server_dir)),
             "--clearenv",
             "--chdir", JAIL_WORKSPACE,
@@ -429,14 +427,15 @@ class ProcessSandboxes:
             args += bind(prefix, prefix)
         for name, value in env.items():
             args += ["--setenv", name, value]
-        return [*args, self.python, f"{JAIL_RUN}-relay.py", f"{JAIL_RUN}/tool.sock", *self._plain_command()]
+        return [*args, "--setenv", "SANDBOX_SOCKET", f"{JAIL_RUN}/tool.sock", *self._plain_command()]
 
     def _await_endpoint(self, child: _Child, jailed: bool, socket_path: Path, sandbox_id: str) -> str:
-        """Read the child's stdout until it says where it listens (see API.md and jail_relay.py)."""
+        """Read the child's stdout until it says where it listens (see API.md): in the jail, the unix
+        socket of the bind-mounted run directory, which a host-side relay turns into a local port."""
         stdout = child.process.stdout
         assert stdout is not None
         line = _read_line(stdout, self.start_timeout_seconds)
-        if jailed and line.startswith(b"RELAY_READY"):
+        if jailed and line.startswith(b"SANDBOX_READY socket="):
             _discard_rest(stdout)
             child.relay_key = sandbox_id
             return f"http://127.0.0.1:{_RELAYS.open(sandbox_id, socket_path)}"
