@@ -115,6 +115,8 @@ def _latency(base: str, auth: dict[str, str]) -> dict[str, object]:
             for sse in source.iter_sse():
                 if sse.event == "reconnect":
                     break
+                if not sse.data:
+                    continue  # a keep-alive comment (`: ping`), not an event
                 arrived = time.time()
                 delays.append((arrived - _parse(httpx.Response(200, content=sse.data).json()["ts"])) * 1000)
                 if sse.event == "done":
