@@ -30,7 +30,7 @@ def settings(moto_endpoint: str, lambda_server: LambdaInvokeServer) -> Settings:
         moto_endpoint,
         state_machine_arn=state_machine_arn("us-east-1", name),
         objects_bucket=f"{name}-objects",
-        quota_concurrent_runs=1,
+        quota_concurrent_runs=2,
         quota_runs_per_day=2,
         **FAST_STREAMS,
     )
@@ -51,25 +51,24 @@ def _refused(response: object, quota: str) -> dict[str, object]:
 
 def test_concurrent_runs_and_runs_per_day(client: TestClient, container: Container) -> None:
     auth = new_user(client, "quota")
-    first_sid, second_sid = new_session(client, auth), new_session(client, auth)
-    first = send(client, auth, first_sid, "!ask one?", **{"Idempotency-Key": "k1"}).json()["data"]["run_id"]
+    sids = [new_session(client, auth) for _ in range(3)]
+    first = send(client, auth, sids[0], "!ask one?", **{"Idempotency-Key": "k1"}).json()["data"]["run_id"]
     # An idempotent retry of an admitted run is not a new run: no slot, no daily use.
-    again = send(client, auth, first_sid, "!ask one?", **{"Idempotency-Key": "k1"})
+    again = send(client, auth, sids[0], "!ask one?", **{"Idempotency-Key": "k1"})
     assert again.json()["data"]["run_id"] == first
+    assert send(client, auth, sids[1], "!ask two?").status_code == 202  # the 2nd run today
     wait_for_status(container, first, "waiting")
 
-    refused = send(client, auth, second_sid, "!ask two?")
-    assert _refused(refused, "concurrent_runs")["limit"] == 1
-    assert container.events.read(second_sid, 0, None) == []  # nothing written for it
-    assert container.sessions.get(second_sid).active_run_id is None  # type: ignore[union-attr]
+    refused = send(client, auth, sids[2], "hello")
+    assert _refused(refused, "concurrent_runs")["limit"] == 2
+    assert container.events.read(sids[2], 0, None) == []  # nothing written for it
+    assert container.sessions.get(sids[2]).active_run_id is None  # type: ignore[union-attr]
 
-    # The answer to a waiting run is not a new run either; once that run ends, its slot is free.
-    assert send(client, auth, first_sid, "yes").status_code == 202
+    # The answer to a waiting run is not a new run either; once that run ends, its slot is free,
+    # but the day's runs are used up.
+    assert send(client, auth, sids[0], "yes").status_code == 202
     wait_for_status(container, first, "completed")
-    second = send(client, auth, second_sid, "hello")
-    assert second.status_code == 202, second.text  # the 2nd run today
-    wait_for_status(container, second.json()["data"]["run_id"], "completed")
-    _refused(send(client, auth, second_sid, "one more"), "runs_per_day")
+    _refused(send(client, auth, sids[2], "hello"), "runs_per_day")
 
     other = new_user(client, "someone-else")  # quotas are per user
     assert send(client, other, new_session(client, other), "hi").status_code == 202
