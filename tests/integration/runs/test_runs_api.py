@@ -304,7 +304,7 @@ def test_bad_input_is_a_clear_4xx_and_writes_nothing(client: TestClient, contain
     assert client.get("/api/v1/runs/run_nope", headers=auth).status_code == 404
     assert client.get(url).status_code == 401
     chat = client.post(f"/api/v1/sessions/{sid}/chat", json={}, headers=auth)
-    assert chat.status_code == 400
+    assert chat.status_code == 422  # neither a message nor an event_id: a wrong value (docs/api.md)
     assert len(container.runs.list_for_session(sid)) == 1
 
 

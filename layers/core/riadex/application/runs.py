@@ -24,6 +24,7 @@ from riadex.domain.errors import (
     AlreadyExists,
     IdempotencyKeyReused,
     InvalidInput,
+    InvalidValue,
     NotFound,
     QuotaExceeded,
     RunNotOpen,
@@ -219,11 +220,11 @@ class RunService:
         if not message.strip():
             raise InvalidInput("message must not be empty")
         if len(attachments) > MAX_ATTACHMENTS:
-            raise InvalidInput(f"at most {MAX_ATTACHMENTS} attachments")
+            raise InvalidValue(f"at most {MAX_ATTACHMENTS} attachments")
         if any(not ids.is_valid(file_id, "fil") for file_id in attachments):
-            raise InvalidInput("attachments must be file ids")
+            raise InvalidValue("attachments must be file ids")
         if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY_CHARS and key.isprintable()):
-            raise InvalidInput(
+            raise InvalidValue(
                 f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable characters"
             )
 

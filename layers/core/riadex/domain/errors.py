@@ -25,6 +25,10 @@ class InvalidInput(DomainError):
     """The request is well-formed but its values are not acceptable."""
 
 
+class InvalidValue(InvalidInput):
+    """A field of a parsed body has a wrong value (422, as a schema error is): docs/api.md."""
+
+
 class NotFound(DomainError):
     """Absent, or owned by someone else: the two are never told apart."""
 

@@ -14,6 +14,7 @@ from riadex.domain.errors import (
     DomainError,
     IdempotencyKeyReused,
     InvalidInput,
+    InvalidValue,
     NotFound,
     QuotaExceeded,
     TooLarge,
@@ -24,6 +25,7 @@ from riadex.domain.errors import (
 from riadex.entrypoints.observability import logger
 
 _STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
+    (InvalidValue, 422),
     (InvalidInput, 400),
     (Unauthorized, 401),
     (NotFound, 404),

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Request
 from sse_starlette import EventSourceResponse
 
 from riadex.application import streams as use
-from riadex.domain.errors import InvalidInput
+from riadex.domain.errors import InvalidValue
 from riadex.entrypoints.http.dependencies import ContainerDep, StreamUserId
 from riadex.entrypoints.http.schemas import ChatRequest
 from riadex.entrypoints.http.sse import event_stream
@@ -84,7 +84,7 @@ def chat(
         raw = str(body.event_id) if body.event_id is not None else None
         cursor = use.parse_cursor(last_event_id, raw)
     else:
-        raise InvalidInput("give a message, or an event_id to resume after")
+        raise InvalidValue("give a message, or an event_id to resume after")
     plan = use.open_chat_stream(
         user_id, session_id, run, cursor, container.sessions, container.runs, container.events
     )
