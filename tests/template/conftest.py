@@ -3,6 +3,9 @@ integration and e2e scenarios left (`make test` runs them with RIADEX_CALL_RECOR
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from tests.template.deployed import Deployed, deployed
@@ -11,7 +14,9 @@ from tests.template.recording import ENV, Naming, Recording, load, record_dir
 
 @pytest.fixture(scope="session")
 def stack() -> Deployed:
-    return deployed()
+    """template.yaml, or the template in RIADEX_TEMPLATE_FILE (to hold another version to the recording)."""
+    other = os.environ.get("RIADEX_TEMPLATE_FILE")
+    return deployed(Path(other).read_text() if other else None)
 
 
 @pytest.fixture(scope="session")
