@@ -225,6 +225,13 @@ def test_a_second_ctrl_c_detaches_and_the_run_goes_on(cli: Cli, stack: Stack) ->
     assert running.finish() == 3
     assert "Detached" in "".join(running.err)
     assert "■ cancelled" not in "".join(running.out)
+    # The run went on without the client; its cancel (asked by the first Ctrl-C) still ends it.
+    sid = _session_id("".join(running.out))
+    tailed = cli.run("tail", sid, "--json", "--until-done")
+    assert tailed.returncode == 130  # tail --until-done exits with the run's code: cancelled
+    done = json.loads(tailed.stdout.splitlines()[-1])
+    assert done["type"] == "done"
+    assert done["data"]["status"] == "cancelled"
 
 
 def test_streams_resume_across_server_reconnects(cli: Cli) -> None:
