@@ -291,3 +291,20 @@ def test_the_snapshot_conversation_is_the_one_rebuilt_from_the_log(world: World)
         if event.seq > snapshot.cursor:
             snapshot.fold(event)
     assert snapshot.messages() == conversation_from_events(events)
+
+
+def test_a_run_after_a_cancelled_one_does_its_own_steps(world: World) -> None:
+    """The cancel closes the first run's open step after its last snapshot: the next run folds that
+    event but must not take the step for one of its own (it would skip the model call)."""
+    loop, sandbox = make_loop(world)
+    first = start(world, "!shell one\n!shell two")
+    state = loop.think(first, loop.plan(first))  # step 1 done, step 2 started
+    assert state.next == "think"
+    world.service.cancel("usr_a", first)
+    closed = [e.data for e in world.events.read(world.sid, 0, None) if e.type == "step"]
+    assert closed[-1]["status"] == "failed"  # the cancel closed the open step
+    sandbox.calls.clear()
+    second = start(world, "!shell three\n!shell four")
+    drive(loop, second)
+    assert [args["command"] for _, args in sandbox.calls] == ["three", "four"]
+    assert world.dones()[-1]["status"] == "completed"

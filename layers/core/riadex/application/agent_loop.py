@@ -360,7 +360,11 @@ class AgentLoop:
         """The run's snapshot (or, for a new run, the previous run's) brought up to date: one read of
         the events after its cursor."""
         raw = self._conversations.load(run.run_id)
-        convo = RunConversation.of(raw) if raw is not None else self._previous_snapshot(run)
+        if raw is not None:
+            convo = RunConversation.of(raw)
+            convo.run_id = run.run_id
+        else:
+            convo = self._previous_snapshot(run).new_run(run.run_id)
         for event in self._log.read(run.session_id, convo.cursor, None):
             convo.fold(event)
         return convo
@@ -374,7 +378,7 @@ class AgentLoop:
         for previous in sorted(earlier, key=lambda r: r.created_at, reverse=True):
             raw = self._conversations.load(previous.run_id)
             if raw is not None:
-                return RunConversation.of(raw).new_run()
+                return RunConversation.of(raw)
         return RunConversation()
 
     def _save(self, run: Run, convo: RunConversation, state: LoopState) -> LoopState:

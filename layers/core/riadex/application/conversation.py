@@ -275,6 +275,8 @@ class RunConversation:
     """Indexes of the run's steps that ended `failed`."""
     step_results: list[str] = field(default_factory=list)
     """The statuses (called/failed) of the tool results since the current step started."""
+    run_id: str | None = None
+    """The run whose steps `failed_steps`, `step_results` and `closed_steps` follow (only its events)."""
     closed_steps: set[int] = field(default_factory=set)
     """Indexes of the run's steps already closed (completed or failed): a retried Think that finds
     its step closed redoes the closing writes (stored once) instead of asking the model again."""
@@ -284,7 +286,9 @@ class RunConversation:
             return  # already folded (a retried write returns the event it stored first)
         self.builder.add(event)
         status = event.data.get("status")
-        if event.type == "step" and status == "started":
+        if event.run_id != self.run_id:
+            pass  # another run's steps (a previous run's late closing events) are not this run's
+        elif event.type == "step" and status == "started":
             self.step_results = []
         elif event.type == "step" and status in {"completed", "failed"}:
             index = int(event.data.get("id", 0)) - 1
@@ -298,9 +302,9 @@ class RunConversation:
             self.cursor += 1
             self.seen.discard(self.cursor)
 
-    def new_run(self) -> RunConversation:
+    def new_run(self, run_id: str) -> RunConversation:
         """The previous run's snapshot as the start of a new run: the conversation, not its plan."""
-        return RunConversation(self.builder, self.cursor, self.seen)
+        return RunConversation(self.builder, self.cursor, self.seen, run_id=run_id)
 
     def pending_calls(self) -> list[ToolCall]:
         """The latest model turn's calls that have no result yet, in order."""
@@ -317,6 +321,7 @@ class RunConversation:
             "failed_steps": sorted(self.failed_steps),
             "step_results": self.step_results,
             "closed_steps": sorted(self.closed_steps),
+            "run_id": self.run_id,
             "conversation": self.builder.to_dict(),
         }
 
@@ -332,4 +337,5 @@ class RunConversation:
             failed_steps={int(i) for i in raw.get("failed_steps", [])},
             step_results=[str(r) for r in raw.get("step_results", [])],
             closed_steps={int(i) for i in raw.get("closed_steps", [])},
+            run_id=raw.get("run_id"),
         )
