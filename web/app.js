@@ -706,7 +706,8 @@ async function stopRun() {
   $("stop").disabled = true;
   try {
     await state.api.call("POST", `/sessions/${state.sid}/stop`, {});
-    setRunStatus("cancelling");
+    // The stream may already have delivered the run's end (the stop answers after writing it).
+    if (state.runStatus && ACTIVE.has(state.runStatus)) setRunStatus("cancelling");
   } catch (err) {
     toast(err.message);
   }
