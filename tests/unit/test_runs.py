@@ -139,6 +139,21 @@ class TestLifecycle:
         assert len(world.dones()) == 1
         assert world.runs.items[run.run_id].status is RunStatus.CANCELLED
 
+    @pytest.mark.parametrize("ending", [RunStatus.FAILED, RunStatus.COMPLETED])
+    def test_a_failure_or_completion_landing_after_the_cancel_marked_cancelling_ends_cancelled(
+        self, world: World, ending: RunStatus
+    ) -> None:
+        """fail() read the run running and wrote its error; the cancel marked it cancelling before
+        fail's finish: the cancel decides (the user was told `cancelled`)."""
+        run = world.service.send_message("usr_a", world.sid, "hi")
+        world.service.start(run.run_id)
+        world.service._mark_cancelling(run.run_id)
+        ended = world.service.finish(run.run_id, ending, error={"code": "x", "message": "y"}, reason="x")
+        assert ended.status is RunStatus.CANCELLED
+        assert ended.error is None
+        assert world.types()[-3:] == [("run", "cancelling"), ("run", "cancelled"), ("done", "cancelled")]
+        assert [d["status"] for d in world.dones()] == ["cancelled"]
+
     def test_cancel_racing_the_start_still_ends_cancelled(self, world: World) -> None:
         """The start task moves the run to running between the cancel's read and its write."""
         run = world.service.send_message("usr_a", world.sid, "hi")

@@ -357,3 +357,42 @@ def test_chat_sends_and_streams_until_done(client: TestClient, container: Contai
         f"id: {cut + 1}",
         f"id: {cut + 2}",
     ]
+
+
+def test_a_failure_racing_a_cancel_ends_the_run_once_either_way(
+    client: TestClient, container: Container
+) -> None:
+    """A `fail` and a user's cancel land together on a running run (real DynamoDB writes, two threads
+    released at once): exactly one done, and the run's status is the done's (tests/unit/test_runs.py
+    pins the interleaving where the cancel marks the run cancelling between fail's read and its end)."""
+    auth = new_user(client)
+    sid = new_session(client, auth)
+    run_id = send(client, auth, sid, "!sleep 20").json()["data"]["run_id"]
+    deadline = time.monotonic() + 120
+    while not any(e.type == "tool" and e.run_id == run_id for e in container.events.read(sid, 0, None)):
+        assert time.monotonic() < deadline  # the sleep's call has started: the sandbox is up
+        time.sleep(0.05)
+    go = threading.Barrier(2)
+
+    def fail() -> None:
+        go.wait()
+        container.run_service.fail(run_id, "tool_crashed", "the tool crashed")
+
+    def cancel() -> None:
+        go.wait()
+        client.post(f"/api/v1/runs/{run_id}/cancel", headers=auth)
+
+    with ThreadPoolExecutor(2) as pool:
+        for future in [pool.submit(fail), pool.submit(cancel)]:
+            future.result(30)
+    events = wait_for_done(container, sid, run_id)
+    mine = [e for e in events if e.run_id == run_id]
+    dones = [e.data["status"] for e in mine if e.type == "done"]
+    assert len(dones) == 1, dones
+    assert mine[-1].type == "done"
+    run = container.runs.get(run_id)
+    assert run is not None
+    assert run.status.value == dones[0]
+    assert dones[0] in ("failed", "cancelled")
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert send(client, auth, sid, "after the race").status_code == 202

@@ -357,6 +357,10 @@ class RunService:
             raise ValueError(f"{status} is not a final status")
         run = self._existing(run_id)
         while not run.status.is_terminal:
+            if run.status is RunStatus.CANCELLING and status in (RunStatus.FAILED, RunStatus.COMPLETED):
+                # A failure or a completion racing a cancel that already moved the run: the cancel
+                # decides (the user was told `cancelled`).
+                status, error, reason = RunStatus.CANCELLED, None, None
             if status is RunStatus.CANCELLED and run.status in _CANCELLABLE_LIVE:
                 # Also when the run started between our read and our write: a cancel goes through
                 # cancelling, never turns into a failure.
