@@ -278,8 +278,11 @@ class ShellSession:
             return
         pgid = cmd.process.pid  # setsid made the shell the leader: its pid is the group id
         _signal_group(pgid, signal.SIGTERM)
+        # The grace is for the shell's own exit, not for the output drain and state reload that follow
+        # it (on a loaded machine those used to eat the grace, and a shell that had died of SIGTERM was
+        # reported as SIGKILLed: 137 instead of 143).
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(cmd.done.wait()), KILL_GRACE_S)
+            await asyncio.wait_for(asyncio.shield(cmd.process.wait()), KILL_GRACE_S)
         # Whatever ignored SIGTERM (or outlived the shell in the group) goes now.
         _signal_group(pgid, signal.SIGKILL)
         await cmd.done.wait()
