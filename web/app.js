@@ -19,6 +19,7 @@ const state = {
   cards: new Map(), // tool_call_id -> card element
   replies: new Map(), // message_id -> reply element
   waits: [], // open question forms
+  runsSeen: new Set(), // runs the page has seen events of
   rfb: null,
 };
 // What the page has rendered, for tests and debugging: the seqs in order, each once.
@@ -383,6 +384,7 @@ async function follow(sid) {
 function handle(event) {
   if (event.session_id !== state.sid || event.seq <= state.lastSeq) return; // each seq once
   state.lastSeq = event.seq;
+  if (event.run_id) state.runsSeen.add(event.run_id);
   window.riadex.seqs.push(event.seq);
   const data = event.data || {};
   const render = RENDER[event.type];
@@ -691,9 +693,10 @@ async function submitComposer(event) {
   if (!text || !state.sid) return;
   $("send").disabled = true;
   try {
-    await sendMessage(text);
+    const accepted = await sendMessage(text);
     box.value = "";
-    setRunStatus(state.runStatus && ACTIVE.has(state.runStatus) ? state.runStatus : "queued");
+    // Unless the stream has already shown this run's events (then they set the status).
+    if (!state.runsSeen.has(accepted.run_id)) setRunStatus("queued");
   } catch (err) {
     if (err.status === 409) toast("A run is active in this session: wait for it, answer its question, or press Stop.");
     else toast(err.message);

@@ -286,6 +286,7 @@ def test_sessions_are_listed_newest_first_and_deleted(web: Page) -> None:
     page.get_by_role("button", name="Delete session New session").first.click()
     page.wait_for_function("document.querySelectorAll('.session-item').length === 1")
     page.reload()
+    page.locator(f'.session-item[data-sid="{first}"]').wait_for()
     remaining = page.eval_on_selector_all(".session-item", "items => items.map(i => i.dataset.sid)")
     assert remaining == [first]
     assert web.errors == []
