@@ -93,10 +93,15 @@ class FakeEvents:
         key: str,
         run_id: str | None = None,
         while_run_open: bool = False,
+        to_active_run: bool = False,
     ) -> Event:
         with self._lock:
             if (session_id, key) in self.keys:
                 return self.keys[(session_id, key)]
+            if to_active_run:
+                holder = self.sessions.get(session_id) if self.sessions else None
+                active = holder.active_run_id if holder is not None else None
+                run_id = active if active and (session_id, f"{active}/done") not in self.keys else None
             if while_run_open and self.runs is not None:
                 run = self.runs.items.get(run_id or "")
                 if run is None or run.status not in OPEN_RUN_STATUSES:

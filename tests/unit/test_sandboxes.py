@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from riadex.application.sandboxes import Sandboxes
+from riadex.application.sandboxes import EventLogSandboxEvents, Sandboxes
 from riadex.domain.errors import Conflict, NotFound, Unavailable
+from riadex.domain.models import Session
 from riadex.domain.sandboxes import SandboxStatus
+from tests.unit.fakes import FakeEvents, FakeSessions
 from tests.unit.sandbox_fakes import FakeProvider, FakeRecords, FakeSandboxEvents, FakeTools
 
 SID = "ses_" + "a" * 32
@@ -264,3 +266,23 @@ def test_sandbox_events_caused_by_a_run_carry_its_id() -> None:
     sandboxes.release(SID)
     assert events.statuses(SID) == ["provisioning", "ready", "lost", "provisioning", "ready", "released"]
     assert events.run_ids == ["run_1", "run_1", "run_2", "run_2", "run_2", None]
+
+
+def test_a_sandbox_event_goes_to_the_run_in_progress_not_to_an_ended_one() -> None:
+    """A cancelled run's acquire may finish while the next run is in progress: its `ready` is part of
+    the run in progress (a session-level event there would split that run's part of the log)."""
+    now = datetime.now(UTC)
+    sessions = FakeSessions()
+    sessions.add(Session("ses_1", "usr_a", "t", now, now, active_run_id="run_2"))
+    log = FakeEvents(sessions)
+    log.append("ses_1", "done", {}, key="run_1/done", run_id="run_1")
+    events = EventLogSandboxEvents(log)
+    events.emit("ses_1", "sbx_1", SandboxStatus.READY, "process", run_id="run_1")
+    log.append("ses_1", "done", {}, key="run_2/done", run_id="run_2")
+    events.emit("ses_1", "sbx_1", SandboxStatus.RELEASED, "process", run_id="run_2")
+    assert [(e.type, e.run_id) for e in log.items] == [
+        ("done", "run_1"),
+        ("sandbox", "run_2"),
+        ("done", "run_2"),
+        ("sandbox", None),
+    ]

@@ -84,6 +84,35 @@ def test_a_worker_write_for_a_closed_run_is_refused_and_writes_nothing(
     assert [e.seq for e in container.events.read(sid, 0, None)] == [1]
 
 
+def test_a_session_level_fact_joins_the_active_run_until_its_done(container: Container, sid: str) -> None:
+    """A sandbox event belongs to the run in progress (whichever run caused it), and to no run once
+    that run's `done` is stored: every run's events stay contiguous, none follows its `done`."""
+    run_id = "run_" + "2" * 32
+    container.runs.create(
+        Run(
+            run_id=run_id,
+            session_id=sid,
+            owner_id="usr_a",
+            status=RunStatus.QUEUED,
+            created_at=utcnow(),
+            message="m",
+        )
+    )
+    older = "run_" + "3" * 32
+    during = container.events.append(sid, "sandbox", {}, key="during", run_id=older, to_active_run=True)
+    container.events.append(sid, "done", {}, key=f"{run_id}/done", run_id=run_id)
+    after_done = container.events.append(sid, "sandbox", {}, key="after", run_id=run_id, to_active_run=True)
+    container.runs.release_session(sid, run_id, utcnow())
+    idle = container.events.append(sid, "sandbox", {}, key="idle", run_id=run_id, to_active_run=True)
+    assert (during.run_id, after_done.run_id, idle.run_id) == (run_id, None, None)
+    assert [(e.type, e.run_id) for e in container.events.read(sid, 0, None)] == [
+        ("sandbox", run_id),
+        ("done", run_id),
+        ("sandbox", None),
+        ("sandbox", None),
+    ]
+
+
 def test_appending_to_a_deleted_session_is_not_found(container: Container, sid: str) -> None:
     container.sessions.delete(sid)
     with pytest.raises(NotFound):

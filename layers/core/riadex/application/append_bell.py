@@ -77,9 +77,16 @@ class RingingEventLog:
         key: str,
         run_id: str | None = None,
         while_run_open: bool = False,
+        to_active_run: bool = False,
     ) -> Event:
         event = self.inner.append(
-            session_id, type, data, key=key, run_id=run_id, while_run_open=while_run_open
+            session_id,
+            type,
+            data,
+            key=key,
+            run_id=run_id,
+            while_run_open=while_run_open,
+            to_active_run=to_active_run,
         )
         self.bell.ring(session_id)
         return event

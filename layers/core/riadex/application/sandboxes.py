@@ -28,7 +28,7 @@ from riadex.application.sandbox_ports import (
 )
 from riadex.application.workspaces import Workspaces
 from riadex.domain import ids
-from riadex.domain.errors import Conflict, NotFound, RunNotOpen, Unavailable
+from riadex.domain.errors import Conflict, NotFound, Unavailable
 from riadex.domain.events import EventType
 from riadex.domain.models import utcnow
 from riadex.domain.sandboxes import SandboxHandle, SandboxRecord, SandboxStatus
@@ -61,18 +61,10 @@ class EventLogSandboxEvents:
             data["workspace"] = workspace
         key = key or f"sandbox:{sandbox_id}:{status.value}"
         with contextlib.suppress(NotFound):
-            try:
-                # Part of the run only while it is open: nothing of a run may follow its `done`.
-                self._log.append(
-                    session_id,
-                    EventType.SANDBOX,
-                    data,
-                    key=key,
-                    run_id=run_id,
-                    while_run_open=run_id is not None,
-                )
-            except RunNotOpen:
-                self._log.append(session_id, EventType.SANDBOX, data, key=key, run_id=None)
+            # A session-level fact, placed in whichever run is in progress when it is written (not
+            # necessarily run_id's: a cancelled run's acquire may finish during the next run), so
+            # every run's events stay contiguous and none follows its `done`.
+            self._log.append(session_id, EventType.SANDBOX, data, key=key, to_active_run=True)
 
 
 @dataclass

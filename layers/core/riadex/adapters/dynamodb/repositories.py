@@ -17,6 +17,7 @@ from pynamodb.transactions import TransactWrite
 from riadex.adapters.dynamodb.errors import storage_errors
 from riadex.adapters.dynamodb.tables import EventItem, RunItem, SandboxMap, SessionItem, UserItem
 from riadex.domain.errors import InvalidInput, NotFound, RunNotOpen
+from riadex.domain.events import append_key
 from riadex.domain.models import (
     OPEN_RUN_STATUSES,
     Event,
@@ -180,17 +181,32 @@ class DynamoEventLog:
         key: str,
         run_id: str | None = None,
         while_run_open: bool = False,
+        to_active_run: bool = False,
     ) -> Event:
         if while_run_open and run_id is None:
             raise ValueError("while_run_open needs a run_id")
         key_seq = _key_seq(key)
         for attempt in range(self.max_attempts):
             try:
-                head = int(
-                    SessionItem.get(session_id, consistent_read=True, attributes_to_get=["last_seq"]).last_seq
+                session = SessionItem.get(
+                    session_id, consistent_read=True, attributes_to_get=["last_seq", "active_run_id"]
                 )
             except DoesNotExist:
                 raise NotFound("session not found") from None
+            head = int(session.last_seq)
+            session_condition = SessionItem.last_seq == head
+            if to_active_run:
+                # The session's active run, unless its done is stored (it is released only after it);
+                # the same run must still be active when the write lands.
+                active = session.active_run_id
+                run_id = (
+                    active if active and self.find(session_id, append_key(active, "done")) is None else None
+                )
+                session_condition &= (
+                    SessionItem.active_run_id == active
+                    if active
+                    else SessionItem.active_run_id.does_not_exist()
+                )
             now = utcnow()
             event = Event(session_id=session_id, seq=head + 1, run_id=run_id, type=type, ts=now, data=data)
             expires_at = now + self.retention
@@ -230,7 +246,7 @@ class DynamoEventLog:
                     tx.update(
                         SessionItem(session_id=session_id),
                         actions=[SessionItem.last_seq.set(event.seq)],
-                        condition=SessionItem.last_seq == head,
+                        condition=session_condition,
                     )
                 return event
             except TransactWriteError as exc:
