@@ -301,20 +301,12 @@ class Riadex:
 
 def _seeder(endpoint: str) -> Callable[[str, int], None]:
     from riadex.adapters.dynamodb import tables
+    from riadex.bootstrap import bind_tables
     from riadex.config import Settings
 
     for name, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench")):
         os.environ.setdefault(name, value)  # moto's; never a real account's
-    settings = Settings()
-    tables.bind(
-        users=settings.users_table,
-        sessions=settings.sessions_table,
-        runs=settings.runs_table,
-        events=settings.events_table,
-        files=settings.files_table,
-        region=settings.aws_region,
-        endpoint=endpoint,
-    )
+    bind_tables(Settings(dynamodb_endpoint=endpoint))
 
     def seed(sid: str, count: int) -> None:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
