@@ -115,6 +115,39 @@ def _process(cmd: list[str], env: dict[str, str], cwd: Path, log: Path) -> Itera
                 proc.wait()
 
 
+def _replay_and_resume(
+    replay: Callable[[], Iterator[object]], resume: Callable[[], Iterator[object]]
+) -> dict[str, float]:
+    """A whole finished log read from the start, then five resumes five events before its end: the
+    time to the first event and how many of the five arrived (the fewest over the tries)."""
+    started = time.perf_counter()
+    got = sum(1 for _ in replay())
+    replayed = time.perf_counter() - started
+    assert got == REPLAY_EVENTS, got
+    resumes, arrived = [], []
+    for _ in range(5):
+        started = time.perf_counter()
+        first: float | None = None
+        seen = 0
+        for _ in resume():
+            first = first if first is not None else time.perf_counter() - started
+            seen += 1
+        resumes.append(first if first is not None else float("nan"))
+        arrived.append(seen)
+    return {
+        "replay_10k_ms": round(replayed * 1000, 1),
+        "resume_near_end_first_event_ms": _p50(resumes),
+        "resume_near_end_events_of_5": min(arrived),
+    }
+
+
+def _through_seq(events: Iterator[dict[str, Any]], last: int) -> Iterator[dict[str, Any]]:
+    for event in events:
+        yield event
+        if event["seq"] == last:
+            return
+
+
 # --- LangGraph -----------------------------------------------------------------------------------
 
 
@@ -153,25 +186,9 @@ class LangGraph:
     def replay_and_resume(self) -> dict[str, float]:
         tid, rid = self.start(REPLAY_EVENTS)
         ids = [event_id for event_id, _ in self.stream(tid, rid)]  # live, to the end
-        started = time.perf_counter()
-        got = sum(1 for _ in self.stream(tid, rid, last_id="0"))
-        replay = time.perf_counter() - started
-        assert got == REPLAY_EVENTS, got
-        resumes, arrived = [], []
-        for _ in range(5):
-            started = time.perf_counter()
-            first: float | None = None
-            seen = 0
-            for _ in self.stream(tid, rid, last_id=ids[-6]):
-                first = first if first is not None else time.perf_counter() - started
-                seen += 1
-            resumes.append(first if first is not None else float("nan"))
-            arrived.append(seen)
-        return {
-            "replay_10k_ms": round(replay * 1000, 1),
-            "resume_near_end_first_event_ms": _p50(resumes),
-            "resume_near_end_events_of_5": min(arrived),
-        }
+        return _replay_and_resume(
+            lambda: self.stream(tid, rid, last_id="0"), lambda: self.stream(tid, rid, last_id=ids[-6])
+        )
 
     def concurrent(self) -> dict[str, float]:
         def one(_: int) -> int:
@@ -239,31 +256,11 @@ class Riadex:
     def replay_and_resume(self, seed: Callable[[str, int], None]) -> dict[str, float]:
         sid = self.session()
         seed(sid, REPLAY_EVENTS)
-        started = time.perf_counter()
-        got = 0
-        for event in self.events(f"/api/v1/sessions/{sid}/events", after=0):
-            got += 1
-            if event["seq"] == REPLAY_EVENTS:
-                break
-        replay = time.perf_counter() - started
-        assert got == REPLAY_EVENTS, got
-        resumes, arrived = [], []
-        for _ in range(5):
-            started = time.perf_counter()
-            first: float | None = None
-            seen = 0
-            for event in self.events(f"/api/v1/sessions/{sid}/events", after=REPLAY_EVENTS - 5):
-                first = first if first is not None else time.perf_counter() - started
-                seen += 1
-                if event["seq"] == REPLAY_EVENTS:
-                    break
-            resumes.append(first if first is not None else float("nan"))
-            arrived.append(seen)
-        return {
-            "replay_10k_ms": round(replay * 1000, 1),
-            "resume_near_end_first_event_ms": _p50(resumes),
-            "resume_near_end_events_of_5": min(arrived),
-        }
+        path = f"/api/v1/sessions/{sid}/events"  # a session stream stays open: read to the last seq
+        return _replay_and_resume(
+            lambda: _through_seq(self.events(path, after=0), REPLAY_EVENTS),
+            lambda: _through_seq(self.events(path, after=REPLAY_EVENTS - 5), REPLAY_EVENTS),
+        )
 
     def concurrent(self) -> dict[str, float]:
         message = "\n".join(f"!write f{i}.txt {i}" for i in range(DIRECTIVES))

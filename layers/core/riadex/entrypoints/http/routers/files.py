@@ -68,9 +68,7 @@ async def upload(
         sandboxes=container.sandboxes,
         start_sandbox=container.settings.upload_starts_sandbox,
     )
-    return Envelope(
-        data=FileOut(file_id=stored.file_id, name=stored.name, size=stored.size, path=stored.path)
-    )
+    return _file_out(stored)
 
 
 @router.post(
@@ -120,9 +118,7 @@ def complete_upload(
         sandboxes=container.sandboxes,
         start_sandbox=container.settings.upload_starts_sandbox,
     )
-    return Envelope(
-        data=FileOut(file_id=stored.file_id, name=stored.name, size=stored.size, path=stored.path)
-    )
+    return _file_out(stored)
 
 
 @router.get(
@@ -166,3 +162,9 @@ def download(session_id: str, file_id: str, user_id: UserId, container: Containe
 def screenshot(session_id: str, screenshot_id: str, user_id: UserId, container: ContainerDep) -> Response:
     png = Screenshots(container.file_store).fetch(user_id, session_id, screenshot_id, container.sessions)
     return Response(content=png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
+
+def _file_out(stored: use.StoredFile) -> Envelope[FileOut]:
+    return Envelope(
+        data=FileOut(file_id=stored.file_id, name=stored.name, size=stored.size, path=stored.path)
+    )
