@@ -17,13 +17,14 @@ from starlette.datastructures import UploadFile
 
 from sandbox_server import __version__, files, identity, paths, workspace
 from sandbox_server.activity import Activity
-from sandbox_server.auth import BearerAuth, deny_websocket
+from sandbox_server.auth import BearerAuth, Credentials, deny_websocket, token_digest
 from sandbox_server.browser import Browser
 from sandbox_server.config import Config
 from sandbox_server.display import VirtualDisplay
 from sandbox_server.errors import ToolError, install_error_handlers
 from sandbox_server.schemas import (
     BrowserAction,
+    Claim,
     Click,
     ConsoleExec,
     ConsoleView,
@@ -64,11 +65,13 @@ class Sandbox:
 
     config: Config
     activity: Activity = field(default_factory=Activity)
+    credentials: Credentials = field(init=False)
     shells: ShellManager = field(init=False)
     display: VirtualDisplay | None = None
     browser: Browser | None = None
 
     def __post_init__(self) -> None:
+        self.credentials = Credentials(self.config.secret_digest, self.config.pool_digest)
         self.shells = ShellManager(self.config.workspace, self.config.max_output, run_as=self.config.run_as)
 
     def path(self, raw: str, allow_outside: bool) -> Path:
@@ -117,7 +120,7 @@ def create_app(config: Config) -> FastAPI:
     _browser_routes(app, sandbox)
     _vnc_route(app, sandbox)
     _workspace_routes(app, sandbox)
-    app.add_middleware(BearerAuth, secret_digest=config.secret_digest, activity=sandbox.activity)
+    app.add_middleware(BearerAuth, credentials=sandbox.credentials, activity=sandbox.activity)
     return app
 
 
@@ -137,6 +140,15 @@ def _health_routes(app: FastAPI, sb: Sandbox) -> None:
                 "shell_sessions": len(sb.shells.sessions),
             }
         )
+
+    @app.post("/claim")
+    async def claim(body: Claim, request: Request) -> dict[str, Any]:
+        """A pooled server becomes a session's: its secret in, the pool token out (auth.py)."""
+        presented = token_digest(request.scope) or b""
+        if not sb.credentials.claim(presented, bytes.fromhex(body.secret_sha256)):
+            raise ToolError(409, "already_claimed", "this sandbox already belongs to a session")
+        log.info("claimed by a session")
+        return ok({"claimed": True})
 
 
 def _shell_routes(app: FastAPI, sb: Sandbox) -> None:

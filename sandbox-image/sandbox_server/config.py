@@ -45,6 +45,19 @@ def digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
+SECRET_SOURCES = ("SANDBOX_SECRET_FD", "SANDBOX_SECRET_FILE", "SANDBOX_SECRET")
+
+
+def _hex_digest(env: Mapping[str, str], name: str) -> bytes | None:
+    """A SHA-256 given as 64 hex characters; None when the variable is unset or empty."""
+    hashed = env.get(name, "").strip().lower()
+    if not hashed:
+        return None
+    if len(hashed) != 64 or any(c not in "0123456789abcdef" for c in hashed):
+        raise ConfigError(f"{name} must be 64 hex characters")
+    return bytes.fromhex(hashed)
+
+
 def _read_secret(env: Mapping[str, str]) -> str:
     """The bearer secret, from (in order) SANDBOX_SECRET_FD — a pipe or file descriptor, read to its
     end and closed —, SANDBOX_SECRET_FILE — read, then deleted when possible —, or SANDBOX_SECRET.
@@ -75,8 +88,11 @@ def _read_secret(env: Mapping[str, str]) -> str:
 
 @dataclass(frozen=True)
 class Config:
-    secret_digest: bytes = field(repr=False)
-    """SHA-256 of the bearer secret: the server never keeps the secret itself."""
+    secret_digest: bytes | None = field(repr=False)
+    """SHA-256 of the bearer secret: the server never keeps the secret itself. None: pooled (below)."""
+    pool_digest: bytes | None = field(default=None, repr=False)
+    """SANDBOX_POOL_TOKEN_SHA256: a pooled server, started before anyone owns it; `POST /claim` with
+    the pool token installs the session's secret (auth.py)."""
     host: str = "0.0.0.0"
     port: int = 8080
     workspace: Path = Path("/workspace")
@@ -103,12 +119,16 @@ class Config:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         env = os.environ if env is None else env
         hashed = env.get("SANDBOX_SECRET_SHA256", "").strip().lower()
-        if hashed:
+        pool_digest = _hex_digest(env, "SANDBOX_POOL_TOKEN_SHA256")
+        secret_digest: bytes | None
+        if pool_digest is not None:
+            if hashed or any(env.get(name) for name in SECRET_SOURCES):
+                raise ConfigError("a pooled server (SANDBOX_POOL_TOKEN_SHA256) gets its secret at claim time")
+            secret_digest = None
+        elif hashed:
             # Only the digest travels (a container override anyone who may describe the task can read):
             # it lets the server check the secret and nobody use it.
-            if len(hashed) != 64 or any(c not in "0123456789abcdef" for c in hashed):
-                raise ConfigError("SANDBOX_SECRET_SHA256 must be 64 hex characters")
-            secret_digest = bytes.fromhex(hashed)
+            secret_digest = _hex_digest(env, "SANDBOX_SECRET_SHA256")
         else:
             secret = _read_secret(env)
             if len(secret) < 16:
@@ -125,6 +145,7 @@ class Config:
             raise ConfigError(str(exc)) from None
         return cls(
             secret_digest=secret_digest,
+            pool_digest=pool_digest,
             run_as=run_as,
             socket=env.get("SANDBOX_SOCKET") or None,
             host=env.get("SANDBOX_HOST") or "0.0.0.0",

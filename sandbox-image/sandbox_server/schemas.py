@@ -9,6 +9,11 @@ class Body(BaseModel):
     pass
 
 
+class Claim(Body):
+    secret_sha256: str = Field(pattern="^[0-9a-f]{64}$")
+    """The session's bearer secret, as its SHA-256 in lowercase hex (the server keeps no more)."""
+
+
 class ShellExec(Body):
     session_id: str
     command: str = Field(min_length=1)
