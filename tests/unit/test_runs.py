@@ -139,7 +139,7 @@ class TestLifecycle:
         assert len(world.dones()) == 1
         assert world.runs.items[run.run_id].status is RunStatus.CANCELLED
 
-    @pytest.mark.parametrize("ending", [RunStatus.FAILED, RunStatus.COMPLETED])
+    @pytest.mark.parametrize("ending", [RunStatus.FAILED, RunStatus.COMPLETED, RunStatus.TIMED_OUT])
     def test_a_failure_or_completion_landing_after_the_cancel_marked_cancelling_ends_cancelled(
         self, world: World, ending: RunStatus
     ) -> None:

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
+import pytest
 from fastapi.testclient import TestClient
 
 from riadex.adapters.stepfunctions.workflow import execution_arn
@@ -20,7 +21,6 @@ from tests.integration.runs.helpers import (
     send,
     stream,
     wait_for_done,
-    wait_for_status,
 )
 from tests.support.settle import settle
 
@@ -88,29 +88,19 @@ def test_a_message_runs_to_completion_with_the_echo(client: TestClient, containe
     assert (session["status"], session["active_run_id"], session["last_seq"]) == ("idle", None, len(events))
 
 
-def test_a_busy_session_answers_409_and_cancel_of_a_running_run_ends_it(
-    client: TestClient, container: Container, agent: LocalAgent
-) -> None:
-    auth = new_user(client)
-    sid = new_session(client, auth)
+def _running_a_tool(client: TestClient, container: Container, auth: dict[str, str], sid: str) -> str:
+    """A run whose `!sleep 20` call is in flight (its `tool{calling}` is stored)."""
     run_id = send(client, auth, sid, "!sleep 20").json()["data"]["run_id"]
-    busy = send(client, auth, sid, "second")
-    assert busy.status_code == 409
-    assert busy.json()["data"] == {"active_run_id": run_id}
-    wait_for_status(container, run_id, "running")
-    # Cancel while the sleep runs (Act in flight): a cancel that lands while a task is returning may
-    # let the execution end by itself (Succeeded) before the stop reaches it; the done is the same.
-    deadline = time.monotonic() + 20
-    while not any(e.type == "tool" for e in container.events.read(sid, 0, None)):
-        assert time.monotonic() < deadline
+    deadline = time.monotonic() + 60
+    while not any(e.type == "tool" and e.run_id == run_id for e in container.events.read(sid, 0, None)):
+        assert time.monotonic() < deadline, "the sleep's call never started"
         time.sleep(0.05)
+    return run_id
 
-    cancelled = client.post(f"/api/v1/runs/{run_id}/cancel", headers=auth)
-    assert cancelled.status_code == 200
-    assert cancelled.json()["data"]["status"] == "cancelled"
-    again = client.post(f"/api/v1/runs/{run_id}/cancel", headers=auth)
-    assert again.json()["data"]["status"] == "cancelled"
 
+def _ended_cancelled_once(container: Container, sid: str, run_id: str) -> None:
+    """The cancel's end, whoever wrote it: running → cancelling → cancelled, one done with the
+    cancel's reason, the sleep's call closed failed."""
     events = wait_for_done(container, sid, run_id)
     assert _summary(events, run_id)[-4:] == [
         ("run", "running"),
@@ -118,9 +108,82 @@ def test_a_busy_session_answers_409_and_cancel_of_a_running_run_ends_it(
         ("run", "cancelled"),
         ("done", "cancelled"),
     ]
-    assert _settled(container, run_id) == "ABORTED"
-    assert [e.type for e in container.events.read(sid, 0, None)].count("done") == 1
+    assert [e.data.get("reason") for e in events if e.type == "done"] == ["cancelled by the user"]
+    results = [e.data["status"] for e in events if e.type == "tool" and e.data["status"] != "calling"]
+    assert results == ["failed"]
+
+
+def test_a_busy_session_answers_409_and_cancel_of_a_running_run_ends_it(
+    client: TestClient, container: Container, agent: LocalAgent
+) -> None:
+    auth = new_user(client)
+    sid = new_session(client, auth)
+    run_id = _running_a_tool(client, container, auth, sid)
+    busy = send(client, auth, sid, "second")
+    assert busy.status_code == 409
+    assert busy.json()["data"] == {"active_run_id": run_id}
+
+    cancelled = client.post(f"/api/v1/runs/{run_id}/cancel", headers=auth)
+    assert cancelled.status_code == 200
+    assert cancelled.json()["data"]["status"] == "cancelled"
+    again = client.post(f"/api/v1/runs/{run_id}/cancel", headers=auth)
+    assert again.json()["data"]["status"] == "cancelled"
+
+    _ended_cancelled_once(container, sid, run_id)
+    # Stopped by the cancel (ABORTED), or ended by itself first (the tool call killed, its task found
+    # the run cancelling: SUCCEEDED); the next two tests pin each timing.
+    assert _settled(container, run_id) in ("ABORTED", "SUCCEEDED")
     assert send(client, auth, sid, "after cancel").status_code == 202
+
+
+def test_a_cancel_whose_stop_lands_after_the_execution_ended_by_itself_ends_cancelled(
+    client: TestClient, container: Container, agent: LocalAgent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cancel marks the run cancelling; the killed tool call returns, the task finds the run
+    cancelling and the execution ends SUCCEEDED before the cancel's StopExecution reaches it."""
+    workflow = container.run_service.workflow
+    stop = workflow.stop
+    arn = container.settings.state_machine_arn
+
+    def stop_after_the_end(run_id: str, cause: str, execution: str | None = None) -> None:
+        assert _execution_status(container, run_id) == "SUCCEEDED"  # waits for the execution's end
+        stop(run_id, cause, execution)
+
+    auth = new_user(client)
+    sid = new_session(client, auth)
+    run_id = _running_a_tool(client, container, auth, sid)
+    monkeypatch.setattr(workflow, "stop", stop_after_the_end)
+    cancelled = client.post(f"/api/v1/runs/{run_id}/cancel", headers=auth)
+    monkeypatch.undo()
+    assert (cancelled.status_code, cancelled.json()["data"]["status"]) == (200, "cancelled")
+    _ended_cancelled_once(container, sid, run_id)
+    assert settle(arn, run_id) == {run_id: "SUCCEEDED"}
+    assert send(client, auth, sid, "after cancel").status_code == 202
+
+
+def test_a_cancel_that_dies_before_its_stop_still_ends_the_run_cancelled(
+    client: TestClient, container: Container, agent: LocalAgent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The canceller (the API Lambda) dies after marking the run cancelling, before StopExecution:
+    nothing else would end the run, so the execution's next task ends it (the session is not left busy)."""
+    workflow = container.run_service.workflow
+
+    def dies(run_id: str, cause: str, execution: str | None = None) -> None:
+        raise RuntimeError("the API died before its StopExecution")
+
+    auth = new_user(client)
+    sid = new_session(client, auth)
+    run_id = _running_a_tool(client, container, auth, sid)
+    monkeypatch.setattr(workflow, "stop", dies)
+    died = client.post(f"/api/v1/runs/{run_id}/cancel", headers=auth)
+    monkeypatch.undo()
+    assert died.status_code == 500
+    assert "Traceback" not in died.text
+    _ended_cancelled_once(container, sid, run_id)
+    assert _settled(container, run_id) == "SUCCEEDED"
+    assert client.get(f"/api/v1/runs/{run_id}", headers=auth).json()["data"]["status"] == "cancelled"
+    following = send(client, auth, sid, "after the cancel").json()["data"]["run_id"]
+    wait_for_done(container, sid, following)
 
 
 def test_cancel_of_a_queued_run_is_immediate_and_it_never_runs(

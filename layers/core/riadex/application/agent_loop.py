@@ -285,6 +285,7 @@ class AgentLoop:
         (RunService.send_message → _answer)."""
         run = self._running(run_id)
         if run is None:
+            self._stopped_while_asking(run_id, task_token)
             return
         convo = self._load(run)
         call = next((c for c in convo.pending_calls() if c.name == tc.MESSAGE_ASK_USER), None)
@@ -300,6 +301,7 @@ class AgentLoop:
             wait={"task_token": task_token, "tool_call_id": call.id, "question": question},
         )
         if moved is None:
+            self._stopped_while_asking(run_id, task_token)
             return
         with contextlib.suppress(RunNotOpen):
             data = {"question": question, "tool_call_id": call.id}
@@ -308,6 +310,12 @@ class AgentLoop:
                 moved, convo, EventType.RUN, {"status": RunStatus.WAITING.value}, f"wait/{call.id}/run"
             )
         self._conversations.save(run_id, convo.to_dict())
+
+    def _stopped_while_asking(self, run_id: str, task_token: str) -> None:
+        """A cancel came before the question was recorded: end the run and let the paused execution
+        go on to its end (Think finds the run ended) instead of waiting for an answer that never comes."""
+        self.stopped(run_id, LoopState())
+        self._workflow.resume(task_token, {"answered": None})
 
     def wait_expired(self, run_id: str, state: LoopState, timeout_seconds: int | None = None) -> None:
         after = f" within {timeout_seconds} s" if timeout_seconds else " in time"
@@ -399,6 +407,16 @@ class AgentLoop:
         return event
 
     # --- shared ------------------------------------------------------------------------------------
+
+    def stopped(self, run_id: str, state: LoopState) -> None:
+        """The execution ends here (`end`): a budget or a failure ended the run, or the run is no longer
+        running. A run a cancel left `cancelling` is ended `cancelled` now (docs/api.md, "Cancel"): its
+        canceller stops the execution and ends it too, but the execution may reach its end first, and a
+        canceller that dies between `cancelling` and its stop must not leave the run open (and the
+        session busy) with no execution left to end it. `finish` is idempotent: one `done` either way."""
+        run = self._runs.get(run_id)
+        if run is not None and run.status is RunStatus.CANCELLING:
+            self._ending.finish(run_id, RunStatus.CANCELLED, usage=state.usage())
 
     def _running(self, run_id: str) -> Run | None:
         run = self._runs.get(run_id)

@@ -280,13 +280,16 @@ class RunService:
             self._ensure_closing_events(run)
             return run
         if run.status in _CANCELLABLE_LIVE:
-            self._mark_cancelling(run.run_id)
+            self._mark_cancelling(run.run_id, reason)
         self.workflow.stop(run.run_id, reason, (self.runs.get(run.run_id) or run).execution)
         return self.finish(run.run_id, RunStatus.CANCELLED, reason=reason)
 
-    def _mark_cancelling(self, run_id: str) -> None:
+    def _mark_cancelling(self, run_id: str, reason: str | None = None) -> None:
+        """`cancelling`, with the cancel's reason: whoever ends the run next ends it `cancelled` with it
+        (the canceller, or the execution's next task if the canceller died before its stop)."""
+        fields = {"reason": reason} if reason else {}
         moved = self.runs.transition(
-            run_id, statuses_that_can_become(RunStatus.CANCELLING), RunStatus.CANCELLING
+            run_id, statuses_that_can_become(RunStatus.CANCELLING), RunStatus.CANCELLING, **fields
         )
         if moved is not None:
             self.writer.append(
@@ -357,14 +360,14 @@ class RunService:
             raise ValueError(f"{status} is not a final status")
         run = self._existing(run_id)
         while not run.status.is_terminal:
-            if run.status is RunStatus.CANCELLING and status in (RunStatus.FAILED, RunStatus.COMPLETED):
-                # A failure or a completion racing a cancel that already moved the run: the cancel
-                # decides (the user was told `cancelled`).
+            if run.status is RunStatus.CANCELLING and status is not RunStatus.CANCELLED:
+                # A failure, a completion or a timeout racing a cancel that already moved the run: the
+                # cancel decides (the user was told `cancelled`), with the reason it recorded.
                 status, error, reason = RunStatus.CANCELLED, None, None
             if status is RunStatus.CANCELLED and run.status in _CANCELLABLE_LIVE:
                 # Also when the run started between our read and our write: a cancel goes through
                 # cancelling, never turns into a failure.
-                self._mark_cancelling(run_id)
+                self._mark_cancelling(run_id, reason)
                 run = self._existing(run_id)
                 continue
             fields: dict[str, Any] = {"ended_at": utcnow(), "usage": usage or run.usage or empty_usage()}

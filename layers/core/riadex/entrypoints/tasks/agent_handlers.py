@@ -41,12 +41,15 @@ def _named_errors() -> Iterator[None]:
         raise
 
 
-def _ended(event: dict[str, Any]) -> dict[str, Any]:
-    """A write found the run no longer open (a cancel won the race): the execution just ends."""
-    return _state(event, LoopState.of(event.get("loop")).went("end"))
+def _ended(agent: AgentLoop, event: dict[str, Any]) -> dict[str, Any]:
+    """A write found the run no longer open (a cancel won the race): the execution ends."""
+    return _state(agent, event, LoopState.of(event.get("loop")).went("end"))
 
 
-def _state(event: dict[str, Any], loop: LoopState) -> dict[str, Any]:
+def _state(agent: AgentLoop, event: dict[str, Any], loop: LoopState) -> dict[str, Any]:
+    if loop.next == "end":  # the execution ends: a run a cancel left cancelling ends with it
+        with _named_errors():
+            agent.stopped(event["run_id"], loop)
     return {"run_id": event["run_id"], "session_id": event.get("session_id"), "loop": loop.as_dict()}
 
 
@@ -54,9 +57,9 @@ def make_agent_handlers(loop: Callable[[], AgentLoop]) -> dict[str, Handler]:
     def plan(event: dict[str, Any], _: Any) -> dict[str, Any]:
         try:
             with _named_errors():
-                return _state(event, loop().plan(event["run_id"]))
+                return _state(loop(), event, loop().plan(event["run_id"]))
         except RunNotOpen:
-            return _ended(event)
+            return _ended(loop(), event)
 
     def acquire_sandbox(event: dict[str, Any], _: Any) -> dict[str, Any]:
         try:
@@ -69,16 +72,16 @@ def make_agent_handlers(loop: Callable[[], AgentLoop]) -> dict[str, Handler]:
     def think(event: dict[str, Any], _: Any) -> dict[str, Any]:
         try:
             with _named_errors():
-                return _state(event, loop().think(event["run_id"], LoopState.of(event.get("loop"))))
+                return _state(loop(), event, loop().think(event["run_id"], LoopState.of(event.get("loop"))))
         except RunNotOpen:
-            return _ended(event)
+            return _ended(loop(), event)
 
     def act(event: dict[str, Any], _: Any) -> dict[str, Any]:
         try:
             with _named_errors():
-                return _state(event, loop().act(event["run_id"], LoopState.of(event.get("loop"))))
+                return _state(loop(), event, loop().act(event["run_id"], LoopState.of(event.get("loop"))))
         except RunNotOpen:
-            return _ended(event)
+            return _ended(loop(), event)
 
     def ask_user(event: dict[str, Any], _: Any) -> dict[str, Any]:
         try:
@@ -91,9 +94,11 @@ def make_agent_handlers(loop: Callable[[], AgentLoop]) -> dict[str, Handler]:
     def summarize(event: dict[str, Any], _: Any) -> dict[str, Any]:
         try:
             with _named_errors():
-                return _state(event, loop().summarize(event["run_id"], LoopState.of(event.get("loop"))))
+                return _state(
+                    loop(), event, loop().summarize(event["run_id"], LoopState.of(event.get("loop")))
+                )
         except RunNotOpen:
-            return _ended(event)
+            return _ended(loop(), event)
 
     def continue_run(event: dict[str, Any], _: Any) -> dict[str, Any]:
         with _named_errors():
