@@ -207,7 +207,7 @@ def bootstrap(settings: Settings | None = None, *, bell: AppendBell | None = Non
     )
     sandboxes = Sandboxes(
         records=DynamoSandboxRecords(secrets),
-        provider=build_provider(settings),
+        provider=build_provider(settings, secrets),
         events=EventLogSandboxEvents(events),
         tools=HttpToolGateway(),
         provision_timeout_seconds=settings.sandbox_start_timeout * 2,

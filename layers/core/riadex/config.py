@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     sandbox_container_name: str = "sandbox"
     sandbox_subnets: str = ""
     sandbox_security_groups: str = ""
+    sandbox_pool_size: int = Field(default=0, ge=0, le=100)
+    """fargate: tasks kept started ahead, owned by nobody, for a session's first acquire to claim (0: off;
+    each pooled task is billed while it waits). docs/sandboxes.md, "A warm pool"."""
     sandbox_secret_store: Literal["inline", "ssm"] = "inline"  # noqa: S105 - a mode, not a secret
     sandbox_secret_prefix: str = "/riadex/sandboxes"  # noqa: S105 - an SSM path, not a secret
     vnc_token_ttl_seconds: int = Field(default=60, gt=0, le=600)

@@ -8,9 +8,9 @@ new tools) and should not churn the core ports.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from riadex.domain.sandboxes import SandboxHandle, SandboxRecord, SandboxStatus
+from riadex.domain.sandboxes import PoolEntry, SandboxHandle, SandboxRecord, SandboxStatus
 
 if TYPE_CHECKING:
     from riadex.application.files import ObjectInfo
@@ -42,6 +42,49 @@ class SandboxProvider(Protocol):
 
     def release(self, handle: SandboxHandle) -> None:
         """Stop the sandbox and free what it holds. Idempotent: releasing a gone sandbox is fine."""
+        ...
+
+
+@runtime_checkable
+class SandboxPool(Protocol):
+    """A backend that keeps a warm pool of pre-started sandboxes (fargate): the reaper keeps it."""
+
+    def maintain(self) -> dict[str, int]:
+        """Drop dead members, stop those above the pool's size, start what is missing; counts by what
+        was done (docs/sandboxes.md, "A warm pool")."""
+        ...
+
+
+class SandboxPoolStore(Protocol):
+    """Where a warm pool's members are kept. Every change is one conditional write, so a pool never
+    holds more than its size and a member is taken (claimed) by one caller only."""
+
+    def entries(self) -> list[PoolEntry]:
+        """The members, in no particular order."""
+        ...
+
+    def reserve(self, pool_id: str, token: str, now: datetime, size: int) -> PoolEntry | None:
+        """Add a member (not started yet) if the pool has fewer than `size`; None when it is full."""
+        ...
+
+    def started(self, pool_id: str, ref: str) -> bool:
+        """Record the backend's name for a reserved member; False when it left the pool meanwhile."""
+        ...
+
+    def answered(self, pool_id: str, endpoint: str) -> None:
+        """Record where a member answered (its claim need not look it up)."""
+        ...
+
+    def take(self, pool_id: str) -> bool:
+        """Remove a member; True for the one caller whose removal it was (the claim)."""
+        ...
+
+    def token(self, entry: PoolEntry) -> str:
+        """The member's pool token."""
+        ...
+
+    def forget(self, entry: PoolEntry) -> None:
+        """Delete what the store kept aside for a member that was taken (its token's parameter)."""
         ...
 
 

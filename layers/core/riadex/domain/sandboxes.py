@@ -7,7 +7,7 @@ backend's own name for it (a pid, a container id, an ECS task ARN).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -50,3 +50,20 @@ class SandboxRecord:
     claimed_at: datetime
     last_used_at: datetime
     handle: SandboxHandle | None = None
+
+
+@dataclass(frozen=True)
+class PoolEntry:
+    """A pre-started sandbox nobody owns yet (a warm pool's member). It was started with a pool token,
+    not a secret; the session that takes it gives it its secret (the tool server's `/claim`).
+
+    `ref` is None between the slot's reservation and the backend's start (a crash there leaves a slot
+    the pool's keeper drops); `endpoint` is set once the keeper saw it answer."""
+
+    pool_id: str
+    started_at: datetime
+    ref: str | None = None
+    endpoint: str | None = None
+    token: str | None = field(default=None, repr=False)
+    """The pool token, when the store keeps it inline; else `token_ref` names where it is."""
+    token_ref: str | None = None

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from riadex.adapters.dynamodb.raw_items import RawItems
 from riadex.adapters.dynamodb.tables import UserItem
-from riadex.domain.errors import StorageUnavailable
 
 PREFIX = "quota#"
 HOLD = "SET held.#m = if_not_exists(held.#m, :now)"
@@ -16,30 +16,11 @@ HOLD_IF_ROOM = "attribute_exists(held.#m) OR (attribute_exists(held) AND size(he
 
 class DynamoQuotaStore:
     def __init__(self) -> None:
-        self._client: Any = None
-        self._bound: tuple[str | None, str | None] | None = None
-
-    def _ddb(self) -> Any:
-        binding = (UserItem.Meta.region, UserItem.Meta.host)
-        if self._client is None or self._bound != binding:
-            import boto3
-
-            self._client = boto3.client("dynamodb", region_name=binding[0], endpoint_url=binding[1])
-            self._bound = binding
-        return self._client
+        self._items = RawItems(UserItem, "user_id", "quota store")
 
     def _update(self, key: str, **kwargs: Any) -> bool:
         """UpdateItem on the quota item; False when its condition fails."""
-        ddb = self._ddb()
-        try:
-            ddb.update_item(
-                TableName=UserItem.Meta.table_name, Key={"user_id": {"S": PREFIX + key}}, **kwargs
-            )
-        except ddb.exceptions.ConditionalCheckFailedException:
-            return False
-        except ddb.exceptions.ClientError as exc:
-            raise StorageUnavailable(f"quota store: {exc}") from exc
-        return True
+        return self._items.update(PREFIX + key, **kwargs)
 
     def take(self, key: str, limit: int, expires_at: int) -> bool:
         return self._update(
@@ -77,15 +58,7 @@ class DynamoQuotaStore:
         return self._update(key, ExpressionAttributeNames=names, ExpressionAttributeValues=values, **hold)
 
     def _item(self, key: str) -> dict[str, Any]:
-        ddb = self._ddb()
-        try:
-            found = ddb.get_item(
-                TableName=UserItem.Meta.table_name, Key={"user_id": {"S": PREFIX + key}}, ConsistentRead=True
-            )
-        except ddb.exceptions.ClientError as exc:
-            raise StorageUnavailable(f"quota store: {exc}") from exc
-        item: dict[str, Any] = found.get("Item") or {}
-        return item
+        return self._items.get(PREFIX + key)
 
     def holders(self, key: str) -> dict[str, float]:
         held = self._item(key).get("held", {}).get("M", {})

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from riadex.application.sandbox_ports import SandboxProvider
 from riadex.config import Settings
+
+if TYPE_CHECKING:
+    from riadex.adapters.dynamodb.sandbox_records import SecretStore
 
 
 def locate_server_dir(configured: Path | None) -> Path:
@@ -20,7 +24,7 @@ def locate_server_dir(configured: Path | None) -> Path:
     return Path("sandbox-image").resolve()
 
 
-def build_provider(settings: Settings) -> SandboxProvider:
+def build_provider(settings: Settings, secrets: SecretStore | None = None) -> SandboxProvider:
     """The tool server's own idle timer is set to twice the reaper's threshold (plus a minute): the
     reaper normally releases an idle sandbox first (a `released` event), and the timer is only the
     backstop for when the reaper does not run (which would otherwise read as `lost`)."""
@@ -42,6 +46,7 @@ def build_provider(settings: Settings) -> SandboxProvider:
         )
     if backend == "fargate":
         from riadex.adapters.aws_clients import lazy_client
+        from riadex.adapters.dynamodb.sandbox_pool import DynamoSandboxPool
         from riadex.adapters.sandbox.fargate.provider import FargateSandboxes
 
         return FargateSandboxes(
@@ -54,6 +59,9 @@ def build_provider(settings: Settings) -> SandboxProvider:
             port=settings.sandbox_port,
             idle_timeout_seconds=server_idle,
             start_timeout_seconds=settings.sandbox_start_timeout,
+            pool_size=settings.sandbox_pool_size,
+            # One pool per task definition (a new image: a new pool); tokens kept like secrets.
+            pool_store=DynamoSandboxPool(settings.sandbox_task_definition, secrets),
         )
     from riadex.adapters.sandbox.process.provider import ProcessSandboxes
 

@@ -1,4 +1,5 @@
-"""The sandbox reaper: releases sandboxes idle longer than SANDBOX_IDLE_TIMEOUT.
+"""The sandbox reaper: releases sandboxes idle longer than SANDBOX_IDLE_TIMEOUT, and keeps the warm
+pool (fargate with SANDBOX_POOL_SIZE: renews, drops the dead, stops extras, refills).
 
 In AWS an EventBridge schedule invokes `handler`; the local stack runs `PeriodicReaper` in a thread.
 The tool server's own idle timer is the backstop for both (a sandbox stops itself even if this never
@@ -11,6 +12,7 @@ import threading
 from typing import Any
 
 from riadex.adapters import call_record
+from riadex.application.sandbox_ports import SandboxPool
 from riadex.application.sandboxes import Sandboxes
 from riadex.entrypoints.observability import logger
 
@@ -22,8 +24,12 @@ def reap(sandboxes: Sandboxes, idle_seconds: float) -> list[str]:
         if reaped:
             logger.info("reaped idle sandboxes", extra={"sessions": reaped})
         dead = sandboxes.sweep_dead()
+        provider = sandboxes.provider
+        pool = provider.maintain() if isinstance(provider, SandboxPool) else {}
     if dead:
         logger.info("found dead sandboxes", extra={"sessions": dead})
+    if any(pool.get(k) for k in ("dropped", "stopped_extra", "started")):
+        logger.info("kept the warm pool", extra={"pool": pool})
     return reaped
 
 
