@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+import boto3
+
+from riadex.entrypoints.local.agent_workflow import state_machine_arn
+from riadex.entrypoints.local.stack import STATE_MACHINE_NAME
+from tests.support.settle import execution_statuses
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 60
@@ -29,6 +37,13 @@ class Stack:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.output: list[str] = []
+        self.output_closed = threading.Event()
+        """Set once everything the process printed is in `output` (its stdout reached EOF)."""
+
+    def whole_output(self, timeout: float = 30) -> str:
+        """Everything the stack printed, once it has exited and its output is read to the end."""
+        assert self.output_closed.wait(timeout), "the stack's output never closed"
+        return "".join(self.output)
 
     def stop(self) -> int:
         """Ctrl-C, as a user would; returns the exit code."""
@@ -89,6 +104,7 @@ def running_stack(data_dir: Path, **extra: str) -> Iterator[Stack]:
             stack.output.append(line)
             if "is ready on" in line:
                 ready.set()
+        stack.output_closed.set()
 
     threading.Thread(target=pump, daemon=True).start()
     try:
@@ -97,3 +113,32 @@ def running_stack(data_dir: Path, **extra: str) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop()
+
+
+def emulator_endpoint(output: Sequence[str]) -> str:
+    """The local stack's AWS emulator (moto: DynamoDB, Step Functions, S3), as its ready line names it."""
+    found = re.search(r"DynamoDB \(the stored events[^)]*\): (http://\S+)", "".join(output))
+    assert found, "".join(output)
+    return found.group(1)
+
+
+def executions_ended(output: Sequence[str], run_id: str, timeout: float = 30) -> dict[str, str]:
+    """Wait until every execution of the run (`<run_id>`, `<run_id>-<n>`) has ended; their statuses.
+
+    The positive signal that nothing more runs for the run: after it only the finalizer may look at the
+    run, and a run with its `done` gets nothing from it (its closing events have fixed append keys)."""
+    sfn = boto3.client(
+        "stepfunctions",
+        endpoint_url=emulator_endpoint(output),
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    arn = state_machine_arn("us-east-1", STATE_MACHINE_NAME)
+    deadline = time.monotonic() + timeout
+    while True:
+        statuses = execution_statuses(sfn, arn, run_id)
+        if statuses and "RUNNING" not in statuses.values():
+            return statuses
+        assert time.monotonic() < deadline, f"{run_id}'s executions never ended: {statuses}"
+        time.sleep(0.05)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Stack
-from tests.e2e.stack import ROOT
+from tests.e2e.stack import ROOT, emulator_endpoint
 
 pytestmark = pytest.mark.e2e
 
@@ -63,9 +62,7 @@ def test_demo_uploads_cvs_the_sandbox_reads_them_and_dynamodb_has_the_events(
     assert "■ completed" in shown
 
     # The ready line names the local DynamoDB; the README's query lists the run's events from it.
-    ready = "".join(stack.output)
-    endpoint = re.search(r"DynamoDB \(the stored events[^)]*\): (http://\S+)", ready)
-    assert endpoint, ready
+    endpoint = emulator_endpoint(stack.output)
     session = json.loads(_cli(stack, tmp_path, "show", sid, "--json", token=token))
     run_id = session["events"][-1]["run_id"]
     boto3 = pytest.importorskip("boto3")
@@ -73,7 +70,7 @@ def test_demo_uploads_cvs_the_sandbox_reads_them_and_dynamodb_has_the_events(
 
     table = boto3.resource(
         "dynamodb",
-        endpoint_url=endpoint.group(1),
+        endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id="local",
         aws_secret_access_key="local",

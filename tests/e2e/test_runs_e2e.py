@@ -11,6 +11,7 @@ import pytest
 from httpx_sse import connect_sse
 
 from tests.e2e.conftest import Stack
+from tests.e2e.stack import executions_ended
 from tests.support.invariants import check_run
 
 pytestmark = pytest.mark.e2e
@@ -89,7 +90,8 @@ def test_busy_session_409_then_cancel_running_and_queued(stack: Stack) -> None:
     cancelled = _post(stack, f"/runs/{queued['run_id']}/cancel", auth).json()["data"]
     assert cancelled["status"] == "cancelled"
 
-    time.sleep(1.0)  # let any execution finish and the watcher look at it
+    for rid in (run_id, queued["run_id"]):  # nothing more runs for either run: then read the log
+        executions_ended(stack.output, rid)
     events = httpx.get(f"{stack.base}/api/v1/sessions/{sid}", headers=auth).json()["data"]["events"]
     for rid in (run_id, queued["run_id"]):
         dones = [e["data"] for e in events if e["type"] == "done" and e["run_id"] == rid]

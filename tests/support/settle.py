@@ -34,7 +34,7 @@ def settle(state_machine_arn: str | None, run_id: str, timeout: float = 30) -> d
     agent = _AGENTS.get(state_machine_arn)
     deadline = time.monotonic() + timeout
     while True:
-        statuses = _statuses(sfn, state_machine_arn, run_id)
+        statuses = execution_statuses(sfn, state_machine_arn, run_id)
         unfinalized = [
             name
             for name, status in statuses.items()
@@ -48,7 +48,8 @@ def settle(state_machine_arn: str | None, run_id: str, timeout: float = 30) -> d
         time.sleep(0.05)
 
 
-def _statuses(sfn: Any, arn: str, run_id: str) -> dict[str, str]:
+def execution_statuses(sfn: Any, arn: str, run_id: str) -> dict[str, str]:
+    """The statuses of the run's executions (`<run_id>` and `<run_id>-<n>`) by name."""
     found: dict[str, str] = {}
     for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn):
         for execution in page["executions"]:
