@@ -42,6 +42,7 @@ from riadex.application.runs import RunLimits, RunService
 from riadex.application.sandbox_ports import SandboxProvider
 from riadex.application.sandboxes import EventLogSandboxEvents, Sandboxes
 from riadex.application.screenshots import Screenshots
+from riadex.application.takeovers import Takeovers
 from riadex.application.tool_catalog import CONTROL_PLANE_TOOLS
 from riadex.application.tool_runner import ToolRunner
 from riadex.application.workspaces import Workspaces
@@ -88,6 +89,18 @@ class Container:
             ),
             writer=self.run_events,
             quotas=self.quotas,
+        )
+
+    @cached_property
+    def takeovers(self) -> Takeovers:
+        return Takeovers(
+            self.sessions,
+            self.runs,
+            self.events,
+            self.run_events,
+            self.workflow,
+            self.run_service,
+            max_note_chars=self.settings.max_message_chars,
         )
 
     @cached_property

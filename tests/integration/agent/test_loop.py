@@ -252,7 +252,11 @@ def test_ask_user_waits_and_the_next_message_resumes_the_run(agent_stack: AgentF
     ]
     wait = next(e for e in mine if e.type == "wait")
     call = next(e for e in mine if e.type == "tool" and e.data["status"] == "calling")
-    assert wait.data == {"question": "Which colour?", "tool_call_id": call.data["tool_call_id"]}
+    assert wait.data == {
+        "question": "Which colour?",
+        "tool_call_id": call.data["tool_call_id"],
+        "reason": "ask",
+    }
     result = next(
         e
         for e in mine

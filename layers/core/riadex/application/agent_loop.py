@@ -3,6 +3,10 @@
     StartRun → Parallel(AcquireSandbox, Plan) → Think ⟲ (⇢ Act for what is left, ⇢ AskUser, paused)
              … → Summarize → FinishRun
 
+A takeover (riadex.application.takeovers) is noticed where Think reads the run anyway, at the start
+of a step: the run goes to AskUser and waits there, with `wait{"reason": "takeover"}`, until the user
+resumes.
+
 Think is one step in one task: it calls the model, runs the tools it asks for right there, calls the
 model again, and so on until the step is done (then the next Think starts the next step). Only what
 cannot or should not run inline leaves the task: a question to the user (AskUser pauses the execution),
@@ -56,6 +60,7 @@ from riadex.application.ports import (
 from riadex.application.run_events import RunEvents
 from riadex.application.runs import execution_name
 from riadex.application.sessions import DEFAULT_TITLE
+from riadex.application.takeovers import write_pause, write_started
 from riadex.application.tool_runner import SANDBOX_TOOLS, ToolRunner
 from riadex.domain.errors import RunNotOpen
 from riadex.domain.events import EventType, append_key
@@ -164,6 +169,8 @@ class AgentLoop:
         run = self._running(run_id)
         if run is None:
             return state.went("end")
+        if run.takeover_id:  # the user took the sandbox over: pause at this step boundary (AskUser)
+            return state.went("ask")
         if state.history >= self.limits.max_history_events:
             return state.went("continue")
         convo = self._load(run)
@@ -290,6 +297,9 @@ class AgentLoop:
         convo = self._load(run)
         call = next((c for c in convo.pending_calls() if c.name == tc.MESSAGE_ASK_USER), None)
         if call is None:
+            if run.takeover_id:
+                self._pause_for_takeover(run, convo, run.takeover_id, task_token)
+                return
             # Nothing to ask after all: resume at once so the loop goes on.
             self._workflow.resume(task_token, {"answered": None})
             return
@@ -298,13 +308,13 @@ class AgentLoop:
             run_id,
             {RunStatus.RUNNING},
             RunStatus.WAITING,
-            wait={"task_token": task_token, "tool_call_id": call.id, "question": question},
+            wait={"task_token": task_token, "reason": "ask", "tool_call_id": call.id, "question": question},
         )
         if moved is None:
             self._stopped_while_asking(run_id, task_token)
             return
         with contextlib.suppress(RunNotOpen):
-            data = {"question": question, "tool_call_id": call.id}
+            data = {"question": question, "tool_call_id": call.id, "reason": "ask"}
             self._write(moved, convo, EventType.WAIT, data, f"wait/{call.id}")
             self._write(
                 moved, convo, EventType.RUN, {"status": RunStatus.WAITING.value}, f"wait/{call.id}/run"
@@ -317,10 +327,29 @@ class AgentLoop:
         self.stopped(run_id, LoopState())
         self._workflow.resume(task_token, {"answered": None})
 
+    def _pause_for_takeover(
+        self, run: Run, convo: RunConversation, takeover_id: str, task_token: str
+    ) -> None:
+        """Wait on the task token until the user resumes (docs/api.md, "Take over"). When they already
+        have (or a cancel came first), the execution goes on at once (Think decides what is next)."""
+        wait = {"task_token": task_token, "reason": "takeover", "takeover_id": takeover_id}
+        moved = self._runs.pause_for_takeover(run.run_id, takeover_id, wait)
+        if moved is None:
+            self._stopped_while_asking(run.run_id, task_token)
+            return
+        with contextlib.suppress(RunNotOpen):
+            write_started(self._log, run.session_id, takeover_id)
+            for event in write_pause(self._events, moved, takeover_id):
+                convo.fold(event)
+        self._conversations.save(run.run_id, convo.to_dict())
+
     def wait_expired(self, run_id: str, state: LoopState, timeout_seconds: int | None = None) -> None:
+        run = self._runs.get(run_id)
         after = f" within {timeout_seconds} s" if timeout_seconds else " in time"
+        paused_for = ((run.wait if run is not None else None) or {}).get("reason")
+        what = "hand the sandbox back" if paused_for == "takeover" else "answer"
         self._ending.finish(
-            run_id, RunStatus.TIMED_OUT, usage=state.usage(), reason=f"the user did not answer{after}"
+            run_id, RunStatus.TIMED_OUT, usage=state.usage(), reason=f"the user did not {what}{after}"
         )
 
     # --- summarize and continue ------------------------------------------------------------------

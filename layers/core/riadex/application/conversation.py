@@ -8,6 +8,8 @@ Rebuilding (`conversation_from_events`):
   that never got a result (the run died or was cancelled mid-call) gets a result saying so, so a call is
   never left half-answered; a user message stored while calls were open (the answer to an ask) comes
   after their results; a new run (`run{queued}`) closes whatever calls the previous one left open;
+- `takeover{"status": "ended"}` (the user took the sandbox over and gave it back) is a user turn that
+  says so, with the user's note;
 - everything else (run, plan, step, delta, title, wait, sandbox, error, done) is not conversation.
 
 Fitting (`fit_to_budget`), in this order until the estimate fits:
@@ -44,6 +46,15 @@ def render_tool_content(status: str, content: Any) -> str:
     if status == "failed":
         return f"The tool call failed: {text}" if text else "The tool call failed."
     return text
+
+
+def takeover_note(note: Any) -> str:
+    """What the agent reads after the user took the sandbox over and gave it back (docs/api.md)."""
+    text = (
+        "[The user took control of the sandbox (its browser) and has handed it back to you. The page "
+        "and the files may have changed: look again before you rely on what you saw.]"
+    )
+    return f"{text}\nThe user's note: {note}" if note else f"{text}\nThe user left no note."
 
 
 def conversation_from_events(events: Iterable[Event]) -> list[ChatMessage]:
@@ -91,6 +102,10 @@ class ConversationBuilder:
             elif role == "assistant":
                 self._close()
                 self.out.append(ChatMessage(role="assistant", content=content))
+        elif event.type == "takeover" and data.get("status") == "ended":
+            # The user had the sandbox: the agent hears it as a user turn, the user's note with it.
+            message = ChatMessage(role="user", content=takeover_note(data.get("note")))
+            (self.held if self.open_calls else self.out).append(message)
         elif event.type == "tool" and data.get("status") == "calling":
             args = data.get("args")
             call = ToolCall(

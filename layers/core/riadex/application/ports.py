@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any, Protocol
 
-from riadex.domain.models import Event, Page, Run, RunStatus, Session, User
+from riadex.domain.models import Event, Page, Run, RunStatus, Session, Takeover, User
 
 
 class UserRepository(Protocol):
@@ -94,6 +94,25 @@ class RunRepository(Protocol):
         ...
 
     def record_seqs(self, run_id: str, first_seq: int, message_seq: int) -> None: ...
+
+    def start_takeover(self, session_id: str, takeover: Takeover, active_run_id: str | None) -> bool:
+        """Record the user's takeover on the session and on its active run (`active_run_id`, as the
+        caller read it: None for none), atomically. False when the session already has a takeover or
+        its active run is not `active_run_id` any more: read again and decide. While it lasts, `create`
+        refuses a new run with TakenOver."""
+        ...
+
+    def end_takeover(self, session_id: str, takeover_id: str) -> Run | None:
+        """End the takeover `takeover_id` on the session and its active run, atomically; a run paused
+        for it goes back to `running` (its wait cleared, the session `running`) in the same write.
+        Returns that run as it was while paused (its `wait` holds the task token to resume), else None;
+        nothing happens when the takeover has already ended."""
+        ...
+
+    def pause_for_takeover(self, run_id: str, takeover_id: str, wait: dict[str, Any]) -> Run | None:
+        """`running` → `waiting` with `wait`, only while the run is still taken over by `takeover_id`;
+        None otherwise (the user resumed first, or the run moved on)."""
+        ...
 
     def release_session(self, session_id: str, run_id: str, now: datetime) -> None:
         """Clear the session's active run if it is still run_id (the session becomes idle)."""

@@ -29,6 +29,7 @@ from riadex.domain.errors import (
     QuotaExceeded,
     RunNotOpen,
     SessionBusy,
+    TakenOver,
     TooLarge,
 )
 from riadex.domain.events import EventType, empty_usage
@@ -114,7 +115,8 @@ class RunService:
     ) -> Run:
         attachments = list(attachments or [])
         self._validate_message(message, attachments, idempotency_key)
-        get_owned_session(owner_id, session_id, self.sessions)
+        if get_owned_session(owner_id, session_id, self.sessions).takeover is not None:
+            raise TakenOver()  # docs/api.md: the user resumes first (a new run checks it atomically too)
         fingerprint = request_hash(message, attachments)
         run_id = (
             idempotent_run_id(owner_id, session_id, idempotency_key) if idempotency_key else ids.new_id("run")

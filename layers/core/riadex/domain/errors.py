@@ -53,6 +53,17 @@ class SessionBusy(Conflict):
         self.active_run_id = active_run_id
 
 
+class TakenOver(Conflict):
+    """The user has taken the session's sandbox over: a message waits for the resume (docs/api.md)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "you have taken over this session's sandbox: hand it back with POST /sessions/{sid}/resume "
+            "first, then send the message",
+            {"takeover": True},
+        )
+
+
 class QuotaExceeded(DomainError):
     """A per-user quota is used up (429); `retry_after` says in how many seconds to try again."""
 

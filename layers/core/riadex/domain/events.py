@@ -19,6 +19,7 @@ class EventType(StrEnum):
     TOOL = "tool"
     WAIT = "wait"
     SANDBOX = "sandbox"
+    TAKEOVER = "takeover"
     ERROR = "error"
     DONE = "done"
 

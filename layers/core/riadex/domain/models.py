@@ -77,6 +77,14 @@ class SandboxInfo:
     backend: str
 
 
+@dataclass(frozen=True)
+class Takeover:
+    """The user has taken the session's sandbox (its browser) over, until they resume (docs/api.md)."""
+
+    takeover_id: str
+    since: datetime
+
+
 @dataclass
 class Session:
     session_id: str
@@ -88,6 +96,7 @@ class Session:
     active_run_id: str | None = None
     last_seq: int = 0
     sandbox: SandboxInfo | None = None
+    takeover: Takeover | None = None
 
 
 @dataclass(frozen=True)
@@ -139,4 +148,8 @@ class Run:
     """The name of the run's current Step Functions execution (None: the run id itself); a run that
     outgrows one execution's history continues in `<run_id>-<n>`."""
     wait: dict[str, Any] | None = None
-    """While waiting for the user: {"task_token", "tool_call_id", "question"}."""
+    """While waiting for the user: {"task_token", "reason", "tool_call_id", "question"} (reason `ask`),
+    or {"task_token", "reason": "takeover", "takeover_id"}."""
+    takeover_id: str | None = None
+    """Set while the user has the session's sandbox (a takeover): the loop pauses at its next step
+    boundary, reading it with the run it reads there anyway."""

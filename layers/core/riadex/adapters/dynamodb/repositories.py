@@ -25,6 +25,7 @@ from riadex.domain.models import (
     SandboxInfo,
     Session,
     SessionStatus,
+    Takeover,
     User,
     iso,
     utcnow,
@@ -62,6 +63,11 @@ def _session_from_item(item: SessionItem) -> Session:
         active_run_id=item.active_run_id,
         last_seq=int(item.last_seq),
         sandbox=SandboxInfo(status=sandbox.status, backend=sandbox.backend) if sandbox else None,
+        takeover=(
+            Takeover(item.takeover_id, _parse(item.takeover_since or item.updated_at))
+            if item.takeover_id
+            else None
+        ),
     )
 
 

@@ -15,8 +15,8 @@ from pynamodb.transactions import TransactWrite
 from riadex.adapters.dynamodb.errors import storage_errors
 from riadex.adapters.dynamodb.repositories import _parse
 from riadex.adapters.dynamodb.tables import RunItem, SessionItem
-from riadex.domain.errors import AlreadyExists, NotFound, SessionBusy
-from riadex.domain.models import Run, RunStatus, SessionStatus, iso
+from riadex.domain.errors import AlreadyExists, NotFound, SessionBusy, TakenOver, Unavailable
+from riadex.domain.models import Run, RunStatus, SessionStatus, Takeover, iso
 
 _CONDITION_FAILED = "ConditionalCheckFailed"
 _CLAIM_ATTEMPTS = 5
@@ -41,7 +41,17 @@ def run_from_item(item: RunItem) -> Run:
         message_seq=int(item.message_seq) if item.message_seq is not None else None,
         execution=item.execution,
         wait=item.wait,
+        takeover_id=item.takeover_id,
     )
+
+
+def _no_active_run() -> Any:
+    return SessionItem.active_run_id.does_not_exist() | Path(SessionItem.active_run_id).is_type("NULL")
+
+
+def _paused_by(run: Run, takeover_id: str) -> bool:
+    wait = run.wait or {}
+    return run.status is RunStatus.WAITING and wait.get("takeover_id") == takeover_id
 
 
 def _codes(error: TransactWriteError) -> list[str | None]:
@@ -78,10 +88,8 @@ class DynamoRunRepository:
                             SessionItem.updated_at.set(iso(run.created_at)),
                         ],
                         condition=SessionItem.session_id.exists()
-                        & (
-                            SessionItem.active_run_id.does_not_exist()
-                            | Path(SessionItem.active_run_id).is_type("NULL")
-                        ),
+                        & SessionItem.takeover_id.does_not_exist()
+                        & _no_active_run(),
                     )
                 return
             except TransactWriteError as exc:
@@ -94,6 +102,8 @@ class DynamoRunRepository:
                     except DoesNotExist:
                         raise NotFound("session not found") from None
                     if not session.active_run_id:
+                        if session.takeover_id:
+                            raise TakenOver() from None
                         continue  # released between the two: claim again
                     raise SessionBusy(session.active_run_id) from None
                 if attempt == _CLAIM_ATTEMPTS - 1:
@@ -163,6 +173,83 @@ class DynamoRunRepository:
                 return run_from_item(item)
             raise
         return self.get(run_id)
+
+    # --- takeover (docs/api.md): the session's item says who has its sandbox, the run's item tells the
+    # loop at the read it makes anyway --------------------------------------------------------------
+
+    def start_takeover(self, session_id: str, takeover: Takeover, active_run_id: str | None) -> bool:
+        session_actions: list[Action] = [
+            SessionItem.takeover_id.set(takeover.takeover_id),
+            SessionItem.takeover_since.set(iso(takeover.since)),
+        ]
+        session_condition = SessionItem.session_id.exists() & SessionItem.takeover_id.does_not_exist()
+        session_condition &= SessionItem.active_run_id == active_run_id if active_run_id else _no_active_run()
+        try:
+            with TransactWrite(connection=RunItem._get_connection().connection) as tx:
+                tx.update(
+                    SessionItem(session_id=session_id), actions=session_actions, condition=session_condition
+                )
+                if active_run_id:
+                    tx.update(
+                        RunItem(run_id=active_run_id),
+                        actions=[RunItem.takeover_id.set(takeover.takeover_id)],
+                        condition=RunItem.run_id.exists(),
+                    )
+        except TransactWriteError as exc:
+            if _CONDITION_FAILED in _codes(exc):
+                return False
+            raise
+        return True
+
+    def end_takeover(self, session_id: str, takeover_id: str) -> Run | None:
+        for _ in range(_CLAIM_ATTEMPTS):
+            try:
+                session = SessionItem.get(session_id, consistent_read=True)
+            except DoesNotExist:
+                return None
+            if session.takeover_id != takeover_id:
+                return None  # already ended
+            run = self.get(session.active_run_id) if session.active_run_id else None
+            paused = run is not None and _paused_by(run, takeover_id)
+            session_actions: list[Action] = [
+                SessionItem.takeover_id.remove(),
+                SessionItem.takeover_since.remove(),
+            ]
+            if paused:
+                session_actions.append(SessionItem.status.set(SessionStatus.RUNNING.value))
+            session_condition = SessionItem.takeover_id == takeover_id
+            session_condition &= SessionItem.active_run_id == run.run_id if run else _no_active_run()
+            try:
+                with TransactWrite(connection=RunItem._get_connection().connection) as tx:
+                    tx.update(
+                        SessionItem(session_id=session_id),
+                        actions=session_actions,
+                        condition=session_condition,
+                    )
+                    if run is not None:
+                        run_actions: list[Action] = [RunItem.takeover_id.remove()]
+                        if paused:
+                            run_actions += [
+                                RunItem.status.set(RunStatus.RUNNING.value),
+                                RunItem.wait.remove(),
+                            ]
+                        tx.update(
+                            RunItem(run_id=run.run_id),
+                            actions=run_actions,
+                            condition=RunItem.status == run.status.value,
+                        )
+            except TransactWriteError as exc:
+                if _CONDITION_FAILED in _codes(exc):
+                    continue  # the run moved (paused, answered, ended) or the session changed: read again
+                raise
+            return run if paused else None
+        raise Unavailable("the session kept changing while the takeover ended; try again", retryable=True)
+
+    def pause_for_takeover(self, run_id: str, takeover_id: str, wait: dict[str, Any]) -> Run | None:
+        condition = RunItem.run_id.exists() & (RunItem.status == RunStatus.RUNNING.value)
+        condition &= RunItem.takeover_id == takeover_id
+        actions: list[Action] = [RunItem.status.set(RunStatus.WAITING.value), RunItem.wait.set(wait)]
+        return self._transition_with_session(run_id, RunStatus.WAITING, actions, condition)
 
     def record_seqs(self, run_id: str, first_seq: int, message_seq: int) -> None:
         try:

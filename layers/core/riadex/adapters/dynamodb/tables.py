@@ -78,6 +78,9 @@ class SessionItem(Model):
     active_run_id = UnicodeAttribute(null=True)
     last_seq = NumberAttribute(default=0)
     sandbox = SandboxMap(null=True)
+    takeover_id = UnicodeAttribute(null=True)
+    """Set while the user has taken the sandbox over (docs/api.md), with the time they did."""
+    takeover_since = UnicodeAttribute(null=True)
 
     by_owner = SessionsByOwner()
 
@@ -117,6 +120,7 @@ class RunItem(Model):
     message_seq = NumberAttribute(null=True)
     execution = UnicodeAttribute(null=True)
     wait = JSONAttribute(null=True)
+    takeover_id = UnicodeAttribute(null=True)
     conversation = UnicodeAttribute(null=True)
     """The loop's conversation snapshot: zlib-compressed JSON, base64 (adapters/dynamodb/conversations.py).
     Text, not Binary: the local store's snapshot and journal are JSON."""

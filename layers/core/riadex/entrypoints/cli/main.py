@@ -271,7 +271,8 @@ def follow_run(ctx: Context, api: Api, sid: str, rid: str, after: int | None) ->
                     last, delay = item.seq, 0.5
                     event = item.event
                     display.show(event, stream_deltas=True)
-                    if event["type"] == "wait" and not cancelling:
+                    takeover = (event.get("data") or {}).get("reason") == "takeover"
+                    if event["type"] == "wait" and not cancelling and not takeover:
                         answer = _ask(ctx, display, sid)
                         if answer is None:
                             return EXIT_DETACHED

@@ -233,6 +233,16 @@ class Display:
                 return tool_call_line(data)
             self.status = "thinking"
             return tool_result(data, self.full)
+        if kind == "wait" and data.get("reason") == "takeover":
+            self.status = "paused: you have the sandbox (resume to hand it back)"
+            return Text(
+                "⏸ paused: you have taken the sandbox over; resume hands it back", style="bold yellow"
+            )
+        if kind == "takeover":
+            if data.get("status") == "started":
+                return Text("· you took the sandbox over", style="yellow")
+            note = f": {data['note']}" if data.get("note") else ""
+            return Text(f"· you handed the sandbox back{note}", style="yellow")
         if kind == "wait":
             self.status = "waiting for your answer"
             return Text.assemble(("? ", "bold yellow"), (str(data.get("question", "")), "bold"))

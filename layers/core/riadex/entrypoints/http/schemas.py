@@ -53,6 +53,10 @@ class SandboxOut(BaseModel):
     backend: str
 
 
+class TakeoverOut(BaseModel):
+    since: str
+
+
 class SessionOut(BaseModel):
     session_id: str
     title: str
@@ -62,6 +66,8 @@ class SessionOut(BaseModel):
     active_run_id: str | None
     last_seq: int
     sandbox: SandboxOut | None
+    takeover: TakeoverOut | None
+    """Set while the user has taken the sandbox over (docs/api.md, "Take over")."""
 
     @classmethod
     def of(cls, session: Session) -> SessionOut:
@@ -78,6 +84,7 @@ class SessionOut(BaseModel):
                 if session.sandbox
                 else None
             ),
+            takeover=TakeoverOut(since=iso(session.takeover.since)) if session.takeover else None,
         )
 
 
@@ -126,6 +133,11 @@ class SendMessage(StrictBody):
     attachments: list[str] = Field(default_factory=list)
 
     _message_not_blank = field_validator("message")(_not_blank)
+
+
+class ResumeBody(StrictBody):
+    note: str | None = None
+    """What the user did while they had the sandbox, for the agent (optional)."""
 
 
 class ChatRequest(StrictBody):

@@ -16,6 +16,8 @@ StopExecution is made final, as in Step Functions: once an execution is stopped 
 5.2.5 marks the program stopped, but the state it was in may then fail on the stopped program (a
 Parallel branch starting, a task whose frame was torn down) and moto's `set_error` overwrote the stop,
 so a stopped execution could end FAILED; those late errors are now ignored once the stop is recorded.
+A stop also wakes a waitForTaskToken task (a run waiting for the user), which moto left waiting until
+the task's timeout.
 """
 
 from __future__ import annotations
@@ -211,6 +213,16 @@ def make_stop_final() -> None:
         if not isinstance(env._program_state, ProgramStopped):
             next_state.fset(env, name)
 
+    set_stop = Environment.set_stop
+
+    def stop_and_wake(env: Any, *args: Any, **kwargs: Any) -> None:
+        set_stop(env, *args, **kwargs)
+        # A waitForTaskToken task (AskUser) waits on its callback endpoint, which the stop did not wake:
+        # the execution stayed RUNNING until the task's own timeout (a day).
+        for endpoint in list(env.callback_pool_manager._pool.values()):
+            endpoint.interrupt_all()
+
+    setattr(Environment, "set_stop", stop_and_wake)  # noqa: B010
     setattr(Environment, "set_error", unless_stopped(set_error))  # noqa: B010
     setattr(Environment, "set_timed_out", unless_stopped(set_timed_out))  # noqa: B010
     setattr(Environment, "next_state_name", property(next_state.fget, set_next_state))  # noqa: B010

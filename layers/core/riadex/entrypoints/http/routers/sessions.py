@@ -12,6 +12,7 @@ from riadex.entrypoints.http.schemas import (
     Empty,
     Envelope,
     EventOut,
+    ResumeBody,
     SessionList,
     SessionOut,
     SessionWithEvents,
@@ -76,3 +77,19 @@ def delete_session(session_id: str, user_id: UserId, container: ContainerDep) ->
 @router.post("/{session_id}/stop", summary="Cancel the active run; the session stays usable")
 def stop_session(session_id: str, user_id: UserId, container: ContainerDep) -> Envelope[SessionOut]:
     return Envelope(data=SessionOut.of(container.run_service.stop_session(user_id, session_id)))
+
+
+@router.post(
+    "/{session_id}/takeover",
+    summary="Take the sandbox's browser over: the active run pauses at its next step boundary",
+)
+def take_over(session_id: str, user_id: UserId, container: ContainerDep) -> Envelope[SessionOut]:
+    return Envelope(data=SessionOut.of(container.takeovers.take(user_id, session_id)))
+
+
+@router.post("/{session_id}/resume", summary="Hand the sandbox back: a run paused for the takeover goes on")
+def resume(
+    session_id: str, user_id: UserId, container: ContainerDep, body: ResumeBody | None = None
+) -> Envelope[SessionOut]:
+    session = container.takeovers.resume(user_id, session_id, body.note if body else None)
+    return Envelope(data=SessionOut.of(session))
