@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tarfile
 import tempfile
 from pathlib import Path
@@ -26,15 +27,19 @@ GZIP_LEVEL = 1
 
 
 def _entries(root: Path) -> list[tuple[str, os.stat_result]]:
+    """Directories, regular files and symlinks: a FIFO, a socket or a device is nothing to keep (and
+    one in the archive would make the restore refuse it all)."""
     found: list[tuple[str, os.stat_result]] = []
     for directory, dirs, names in os.walk(root):
         dirs.sort()
         for name in [*dirs, *sorted(names)]:
             path = os.path.join(directory, name)
             try:
-                found.append((os.path.relpath(path, root), os.lstat(path)))
+                st = os.lstat(path)
             except OSError:
                 continue
+            if stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+                found.append((os.path.relpath(path, root), st))
     return found
 
 

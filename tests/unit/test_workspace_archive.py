@@ -5,6 +5,8 @@ the check used where Python has none (Debian bookworm's 3.11.2, the local image'
 from __future__ import annotations
 
 import io
+import os
+import socket
 import sys
 import tarfile
 from pathlib import Path
@@ -62,6 +64,22 @@ def test_a_round_trip_keeps_files_modes_and_links(tmp_path: Path, mode: str) -> 
     before = workspace.stamp(source)["stamp"]
     (source / "src" / "run.sh").write_text("echo changed\n")
     assert workspace.stamp(source)["stamp"] != before
+
+
+def test_a_fifo_or_socket_in_the_workspace_is_left_out_and_the_rest_restores(
+    tmp_path: Path, mode: str
+) -> None:
+    source = tmp_path / "a"
+    source.mkdir()
+    (source / "notes.txt").write_text("kept\n")
+    os.mkfifo(source / "pipe")
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(source / "sock"))
+        archive, made = workspace.archive(source, 1 << 20)
+    assert made["files"] == 1
+    workspace.restore(tmp_path / "b", archive, None)
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["notes.txt"]
+    assert (tmp_path / "b" / "notes.txt").read_text() == "kept\n"
 
 
 @pytest.mark.parametrize(

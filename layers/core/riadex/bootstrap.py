@@ -222,7 +222,7 @@ def bootstrap(settings: Settings | None = None, *, bell: AppendBell | None = Non
         records=DynamoSandboxRecords(secrets),
         provider=build_provider(settings, secrets),
         events=EventLogSandboxEvents(events),
-        tools=HttpToolGateway(),
+        tools=HttpToolGateway(settings.sandbox_tool_timeout),
         provision_timeout_seconds=settings.sandbox_start_timeout * 2,
         workspaces=Workspaces(HttpWorkspaceTransfer(), objects, settings.sandbox_workspace_max_bytes),
     )

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     """Seconds without use before the reaper stops a sandbox (its own timer: twice that, a backstop)."""
     sandbox_reap_every: float = Field(default=60.0, gt=0)
     sandbox_start_timeout: float = Field(default=60.0, gt=0)
+    sandbox_tool_timeout: float = Field(default=30.0, gt=0, le=3600)
+    """Seconds a tool call may go unanswered (a call with its own limit, a command's `timeout`, gets
+    that limit and 15 s more when longer); past it the sandbox counts as hung: the call fails and the
+    sandbox is replaced."""
     sandbox_memory_mb: int = Field(default=1024, gt=0)
     sandbox_pids_max: int = Field(default=512, gt=0)
     """Processes and threads together (a cgroup counts both); Chromium alone runs ~100 threads."""

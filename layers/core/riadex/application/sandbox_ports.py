@@ -23,6 +23,12 @@ class SandboxUnreachable(Exception):
     """
 
 
+class SandboxHung(SandboxUnreachable):
+    """The tool server took the call and did not answer it in time: the sandbox is stuck (a process
+    stopped, a call blocked for good). The use cases replace it and fail the call rather than run it
+    again: a command that hung may have done part of its work."""
+
+
 class SandboxProvider(Protocol):
     """One backend (process, docker, fargate). Implementations block until the tool server answers."""
 

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from riadex.application.ports import EventLog
 from riadex.application.sandbox_ports import (
     SandboxEvents,
+    SandboxHung,
     SandboxProvider,
     SandboxRecords,
     SandboxUnreachable,
@@ -276,6 +277,15 @@ class Sandboxes:
     ) -> T:
         try:
             result = call()
+        except SandboxHung as hung:
+            # Stuck, not gone: stop it (its processes with it) and fail this call for the caller to
+            # read; the next call starts a new sandbox. Not retried: the call may have half happened.
+            record = self.records.get(session_id)
+            if record is not None and record.sandbox_id == handle.sandbox_id:
+                self._lose(record, run_id)
+            else:
+                self.provider.release(handle)
+            raise Unavailable(f"{hung}; it was stopped, and the next call starts a new one") from None
         except SandboxUnreachable:
             record = self.records.get(session_id)
             if record is not None and record.sandbox_id == handle.sandbox_id:

@@ -14,15 +14,20 @@ BROWSER_TIMEOUT_SECONDS = 90.0
 
 
 class HttpToolGateway:
+    def __init__(self, timeout_seconds: float = server.DEFAULT_TIMEOUT) -> None:
+        self.timeout_seconds = timeout_seconds
+        """How long a call may go unanswered (SANDBOX_TOOL_TIMEOUT), unless its own limit is longer."""
+
     def call(self, handle: SandboxHandle, function: str, args: dict[str, Any]) -> dict[str, Any]:
         spec = function_named(function)
         if spec is None:
             raise InvalidInput(f"unknown tool function: {function}")
-        timeout = server.DEFAULT_TIMEOUT
+        timeout = self.timeout_seconds
         if spec.tool == "browser":
-            timeout = BROWSER_TIMEOUT_SECONDS
+            timeout = max(timeout, BROWSER_TIMEOUT_SECONDS)
         if spec.timeout_arg is not None:
             own = args.get(spec.timeout_arg)
+            # Without its own `timeout`, the tool server waits for a command this long (API.md).
             own_seconds = float(own) if isinstance(own, int | float) else server.DEFAULT_TIMEOUT
             timeout = max(timeout, own_seconds + TIMEOUT_MARGIN_SECONDS)
         return server.request(

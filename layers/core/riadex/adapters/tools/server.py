@@ -1,8 +1,10 @@
 """HTTP client of one sandbox's tool server (sandbox-image/API.md): auth, envelope, errors, retries.
 
-Errors are translated once, here: no answer at all → SandboxUnreachable (the sandbox is gone); the
-server's 404 → NotFound; its other 4xx → InvalidInput with the server's code; its 5xx or a timeout →
-Unavailable. Only idempotent calls are resent after a transport error; a command is never run twice.
+Errors are translated once, here: no answer at all → SandboxUnreachable (the sandbox is gone); a call
+the server took and never answered in time → SandboxHung; the server's 404 → NotFound; its other 4xx
+→ InvalidInput with the server's code; its 5xx or a connect timeout → Unavailable. Only idempotent
+calls are resent after a transport error; a command is never run twice, and a call that already had
+its whole time is not given it again.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import httpx
 
 from riadex.adapters import call_record
-from riadex.application.sandbox_ports import SandboxUnreachable
+from riadex.application.sandbox_ports import SandboxHung, SandboxUnreachable
 from riadex.domain.errors import InvalidInput, NotFound, TooLarge, Unavailable
 from riadex.domain.sandboxes import SandboxHandle
 
@@ -108,6 +110,8 @@ def request(
         try:
             response = _send(handle, method, path, timeout, json=json, files=files, data=form)
             return _data(response)
+        except httpx.ReadTimeout:
+            raise SandboxHung(f"the sandbox did not answer within {timeout:g} s") from None
         except httpx.TimeoutException:
             if attempt + 1 < attempts:
                 continue
