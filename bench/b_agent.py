@@ -1,7 +1,8 @@
 """The agent loop's own cost on the local stack: what a step costs beyond the model and the tool.
 
 A run of STEPS `!shell true` directives (scripted model, real `process` sandbox, the deployed ASL on
-moto, the task handlers behind the local Lambda Invoke server) after one warm-up run:
+moto, each task through its functions/<name>/handler.py behind the local Lambda Invoke server) after one
+warm-up run:
 - per step: wall time from `step{started}` to `step{completed}` (two model calls and one tool call:
   all in one Think task), the time inside the model (timed around AgentModel.act), the tool's own
   `duration_ms`, and the rest = orchestration overhead (Step Functions transitions, Lambda invokes,
@@ -27,7 +28,6 @@ from riadex.application.agent_model import AgentModel, Plan
 from riadex.application.llm import ChatMessage, ModelReply, ToolSpec
 from riadex.config import Settings
 from riadex.entrypoints.local.stack import LocalStack
-from riadex.entrypoints.tasks.agent_handlers import make_agent_handlers
 
 STEPS = 8
 
@@ -71,23 +71,19 @@ def run() -> dict[str, object]:
 
 
 def _measure(stack: LocalStack, settings: Settings) -> dict[str, object]:
-    container, agent, lambdas = stack.container, stack.agent, stack.lambdas
+    container = stack.container
     assert container is not None
-    assert agent is not None
-    assert lambdas is not None
-    loop = container.agent_loop()
-    timed = TimedModel(loop.model())
-    loop.model = lambda: timed
-    for name, handler in make_agent_handlers(lambda: loop).items():
-        lambdas.register(f"{agent.prefix}{name}", handler)
 
     from riadex.application.sessions import create_session
     from riadex.domain.models import utcnow
 
     session = create_session("usr_" + "0" * 32, None, container.sessions, settings.max_title_chars)
     message = "\n".join(["bench"] + ["!shell true"] * STEPS)
-    _run(container, session.session_id, message)  # warm-up: the sandbox starts, code paths warm
-    timed.act_seconds.clear()
+    _run(container, session.session_id, message)  # warm-up: the sandbox starts, the functions are warm
+    # The loop of the warm Think function (functions/think/handler.py's container), its model timed.
+    loop = stack.functions["think"].environment.built[0].agent_loop()
+    timed = TimedModel(loop.model())
+    loop.model = lambda: timed
     started = utcnow()
     run_id, events = _run(container, session.session_id, message)
     wall_ms, model_ms, tool_ms, overhead_ms = [], [], [], []

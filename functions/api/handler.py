@@ -6,6 +6,7 @@ from riadex.bootstrap import bootstrap
 from riadex.entrypoints.http.app import create_app
 from riadex.entrypoints.observability import instrument
 
-_app = Mangum(create_app(bootstrap()), lifespan="off")
+app = create_app(bootstrap())
+"""The FastAPI app; the local stack serves this same object (riadex/entrypoints/local/gateway.py)."""
 
-handler = instrument("api", _app)  # type: ignore[arg-type]
+handler = instrument("api", Mangum(app, lifespan="off"))  # type: ignore[arg-type]

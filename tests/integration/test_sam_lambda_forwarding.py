@@ -17,7 +17,7 @@ import pytest
 from botocore.config import Config
 from samtranslator.yaml_helper import yaml_parse
 
-from riadex.entrypoints.local.agent_workflow import FINALIZER, TASK_FUNCTIONS
+from riadex.entrypoints.local.functions import FINALIZER, read_template
 from riadex.entrypoints.local.lambda_invoke import LambdaInvokeServer
 from riadex.entrypoints.local.sam_lambda import SamLocalLambda, is_unhandled_error, logical_id
 from tests.support.http_server import LocalHTTPServer, QuietHandler
@@ -115,7 +115,7 @@ def test_only_the_runtimes_error_shape_counts() -> None:
 
 def test_every_local_task_is_a_function_of_the_template() -> None:
     resources = yaml_parse(TEMPLATE.read_text())["Resources"]
-    for name in [*TASK_FUNCTIONS.values(), FINALIZER]:
+    for name in [*read_template().tasks.values(), FINALIZER]:
         function = resources.get(logical_id(name))
         assert function is not None, name
         assert function["Type"] == "AWS::Serverless::Function", name

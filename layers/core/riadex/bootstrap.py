@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -193,7 +196,44 @@ def bind_tables(settings: Settings) -> None:
     )
 
 
+@dataclass
+class FunctionEnvironment:
+    """What a function's runtime gives the bootstrap it runs (the lazy one of functions/<name>/): in
+    Lambda, the settings come from the function's environment variables (`get_settings()`); the local
+    stack runs the same handler files in one process and hands each of them its settings and the bell
+    its streams wait on (docs/architecture.md, "Locally")."""
+
+    settings: Settings
+    bell: AppendBell | None = None
+    built: list[Container] = field(default_factory=list)
+    """Each container bootstrapped under this environment: one per warm function."""
+
+    def sibling(self) -> FunctionEnvironment:
+        """The same settings and bell for another function (which builds its own container)."""
+        return FunctionEnvironment(self.settings, self.bell)
+
+
+_environment: ContextVar[FunctionEnvironment | None] = ContextVar("riadex_function_environment", default=None)
+
+
+@contextmanager
+def function_environment(environment: FunctionEnvironment) -> Iterator[None]:
+    """Runs the code inside (a handler module's import, an invocation) in `environment`."""
+    token = _environment.set(environment)
+    try:
+        yield
+    finally:
+        _environment.reset(token)
+
+
 def bootstrap(settings: Settings | None = None, *, bell: AppendBell | None = None) -> Container:
+    """The container for `settings`; without them, for the function environment this runs in (the
+    environment variables in Lambda)."""
+    environment = _environment.get() if settings is None else None
+    if environment is not None:
+        container = bootstrap(environment.settings, bell=bell or environment.bell)
+        environment.built.append(container)
+        return container
     settings = settings or get_settings()
     if call_record.install():  # RIADEX_CALL_RECORD set: the template tier's recording (tests/template)
         call_record.bindings(

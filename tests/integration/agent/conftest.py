@@ -1,6 +1,7 @@
 """The agent loop as deployed: moto's Step Functions executes statemachines/agent.asl.json, its Lambda
-tasks run our handlers in this process (the local Invoke server), tools run in a real `process`
-sandbox, and the model is the scripted one (docs/api.md) unless a test points the loop at a fake provider.
+tasks run through their functions/<name>/handler.py in this process (the local Invoke server), tools
+run in a real `process` sandbox, and the model is the scripted one (docs/api.md) unless a test points the
+loop at a fake provider.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from riadex.adapters.dynamodb import tables
-from riadex.bootstrap import Container, bootstrap
+from riadex.bootstrap import Container, FunctionEnvironment, bootstrap
 from riadex.config import Settings
 from riadex.entrypoints.http.app import create_app
 from riadex.entrypoints.local.agent_workflow import LocalAgent, ensure_bucket, state_machine_arn
+from riadex.entrypoints.local.functions import task_functions
 from riadex.entrypoints.local.lambda_invoke import LambdaInvokeServer
-from riadex.entrypoints.tasks.agent_handlers import make_agent_handlers
-from riadex.entrypoints.tasks.handlers import make_handlers
 from tests.conftest import make_settings
 from tests.integration.runs.conftest import FAST_STREAMS, lambda_server  # noqa: F401 - a fixture
 from tests.support import settle
@@ -57,9 +57,8 @@ def agent_stack(
         container = bootstrap(settings)
         tables.create_all()
         ensure_bucket(settings.aws_region, settings.objects_bucket)
-        loop = container.agent_loop()
-        handlers = {**make_handlers(lambda: container.run_service), **make_agent_handlers(lambda: loop)}
-        agent = LocalAgent(lambda_server, settings.aws_region, name, handlers)
+        functions = task_functions(FunctionEnvironment(settings), settings.aws_region)
+        agent = LocalAgent(lambda_server, settings.aws_region, name, functions)
         agent.watcher.interval = 0.1
         agent.start()
         settle.register(agent)

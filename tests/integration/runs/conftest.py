@@ -1,5 +1,6 @@
-"""Runs that really execute: moto's Step Functions runs statemachines/agent.asl.json and calls our task
-handlers through a local Lambda Invoke endpoint in this process (as `make dev` does)."""
+"""Runs that really execute: moto's Step Functions runs statemachines/agent.asl.json and calls each task
+through its functions/<name>/handler.py behind a local Lambda Invoke endpoint in this process (as
+`make dev` does)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from riadex.adapters.dynamodb import tables
-from riadex.bootstrap import Container, bootstrap
+from riadex.bootstrap import Container, FunctionEnvironment, bootstrap
 from riadex.config import Settings
 from riadex.entrypoints.http.app import create_app
 from riadex.entrypoints.local.agent_workflow import (
@@ -20,9 +21,8 @@ from riadex.entrypoints.local.agent_workflow import (
     route_lambda_to,
     state_machine_arn,
 )
+from riadex.entrypoints.local.functions import task_functions
 from riadex.entrypoints.local.lambda_invoke import LambdaInvokeServer
-from riadex.entrypoints.tasks.agent_handlers import make_agent_handlers
-from riadex.entrypoints.tasks.handlers import make_handlers
 from tests.conftest import make_settings
 from tests.support import settle
 
@@ -68,9 +68,8 @@ def agent(container: Container, lambda_server: LambdaInvokeServer) -> Iterator[L
     arn = container.settings.state_machine_arn
     assert arn is not None
     name = arn.rsplit(":", 1)[1]
-    loop = container.agent_loop()
-    handlers = {**make_handlers(lambda: container.run_service), **make_agent_handlers(lambda: loop)}
-    running = LocalAgent(lambda_server, container.settings.aws_region, name, handlers)
+    functions = task_functions(FunctionEnvironment(container.settings), container.settings.aws_region)
+    running = LocalAgent(lambda_server, container.settings.aws_region, name, functions)
     running.watcher.interval = 0.1
     running.start()
     settle.register(running)

@@ -19,6 +19,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from riadex.application import telemetry
 
@@ -64,7 +65,10 @@ _UNITS = {"Count": MetricUnit.Count, "Seconds": MetricUnit.Seconds}
 
 def _emf_sink(name: str, value: float, unit: str, dimensions: dict[str, str]) -> None:
     """Each value goes out at once as its own EMF document (a log line CloudWatch turns into a
-    metric): nothing to flush, so the streaming function and threads report the same way."""
+    metric): nothing to flush, so the streaming function and threads report the same way. Powertools'
+    POWERTOOLS_METRICS_DISABLED turns them off (the local stack does, unless set)."""
+    if is_metrics_disabled():
+        return
     metric_unit = _UNITS.get(unit, MetricUnit.Count)
     with single_metric(name=name, unit=metric_unit, value=value, namespace=NAMESPACE) as metric:
         metric.add_dimension(name="service", value=SERVICE)

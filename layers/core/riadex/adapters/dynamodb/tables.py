@@ -217,6 +217,8 @@ def bind(
         (FileItem, files),
     )
     for model, name in bindings:
+        if (model.Meta.table_name, model.Meta.region, model.Meta.host) == (name, region, endpoint):
+            continue  # bound already (another function of the local stack): keep its connection
         model.Meta.table_name = name
         model.Meta.region = region
         model.Meta.host = endpoint

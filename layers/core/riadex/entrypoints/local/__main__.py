@@ -12,7 +12,6 @@ import uvicorn
 
 from riadex.bootstrap import bootstrap
 from riadex.config import Settings
-from riadex.entrypoints.http.app import create_app
 from riadex.entrypoints.local import checks
 from riadex.entrypoints.local.stack import LocalStack, PortInUse, ensure_port_free
 from riadex.entrypoints.local.web import mount_web
@@ -69,6 +68,7 @@ def main() -> int:
     try:
         settings = stack.start()
         container = stack.container or bootstrap(settings)
+        gateway = stack.http_app()  # the API and stream functions' apps (local/gateway.py)
         for note in checks.unavailable(settings):
             print(f"riadex: {note}", flush=True)
         # Sandboxes that did not survive the restart are marked lost now, not at their next use.
@@ -79,10 +79,9 @@ def main() -> int:
             container.sandboxes, settings.sandbox_idle_timeout, settings.sandbox_reap_every
         )
         reaper.start()
-        app = create_app(container)
-        has_web = mount_web(app, settings)
+        has_web = mount_web(gateway.api, settings)
         config = uvicorn.Config(
-            app, host=settings.host, port=settings.port, log_level="warning", lifespan="off"
+            gateway, host=settings.host, port=settings.port, log_level="warning", lifespan="off"
         )
         ready = _ready_line(settings.host, settings.port, settings.dynamodb_endpoint, has_web)
         server = _Server(config, ready)

@@ -1,5 +1,6 @@
 """The agent state machine, executing locally: moto's Step Functions runs `statemachines/agent.asl.json`
-and its Lambda tasks call our handlers in this process (docs/architecture.md, "Locally").
+and its Lambda tasks call the functions' handlers in this process (local/functions.py; docs/
+architecture.md, "Locally").
 
 Wiring, as facts about moto 5.2.5: state machines execute only with the config
 `{"stepfunctions": {"execute_state_machine": true}}`; in server mode moto's Step Functions sends its
@@ -25,24 +26,10 @@ import boto3
 import httpx
 
 from riadex.adapters import call_record
+from riadex.entrypoints.local.functions import ACCOUNT, FINALIZER, read_template
 from riadex.entrypoints.local.lambda_invoke import Handler, LambdaInvokeServer, logger
 
-ACCOUNT = "123456789012"  # moto's default account
 STATE_MACHINE_FILE = Path(__file__).resolve().parents[5] / "statemachines" / "agent.asl.json"
-TASK_FUNCTIONS = {
-    "StartRunFunctionArn": "start-run",
-    "PlanFunctionArn": "plan",
-    "AcquireSandboxFunctionArn": "acquire-sandbox",
-    "ThinkFunctionArn": "think",
-    "ActFunctionArn": "act",
-    "AskUserFunctionArn": "ask-user",
-    "WaitExpiredFunctionArn": "wait-expired",
-    "SummarizeFunctionArn": "summarize",
-    "ContinueRunFunctionArn": "continue-run",
-    "FinishRunFunctionArn": "finish-run",
-    "FailRunFunctionArn": "fail-run",
-}
-FINALIZER = "finalize-run"
 FINAL_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 
@@ -83,7 +70,7 @@ def render_definition(substitutions: Mapping[str, str], path: Path = STATE_MACHI
 def deploy_state_machine(region: str, name: str, function_prefix: str) -> str:
     sfn = boto3.client("stepfunctions", region_name=region)
     definition = render_definition(
-        {key: function_arn(region, f"{function_prefix}{fn}") for key, fn in TASK_FUNCTIONS.items()}
+        {key: function_arn(region, f"{function_prefix}{fn}") for key, fn in read_template().tasks.items()}
     )
     arn = state_machine_arn(region, name)
     role = f"arn:aws:iam::{ACCOUNT}:role/{name}"

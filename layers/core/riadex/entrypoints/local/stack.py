@@ -19,7 +19,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from riadex.adapters.dynamodb import tables
-from riadex.bootstrap import Container, bind_tables
+from riadex.bootstrap import Container, FunctionEnvironment, bind_tables
 from riadex.config import Settings
 from riadex.domain.models import RunStatus
 from riadex.entrypoints.local import object_mirror, snapshot
@@ -30,8 +30,10 @@ from riadex.entrypoints.local.agent_workflow import (
     route_lambda_to,
     state_machine_arn,
 )
+from riadex.entrypoints.local.functions import LocalFunction, task_functions
+from riadex.entrypoints.local.gateway import LocalGateway, local_gateway
 from riadex.entrypoints.local.journal import Journal
-from riadex.entrypoints.local.lambda_invoke import LambdaInvokeServer
+from riadex.entrypoints.local.lambda_invoke import Handler, LambdaInvokeServer
 from riadex.entrypoints.local.moto_fidelity import make_moto_faithful
 
 SNAPSHOT_FILE = "dynamodb.json"
@@ -117,8 +119,12 @@ class LocalStack:
     journal: Journal | None = None
     lambdas: LambdaInvokeServer | None = None
     agent: LocalAgent | None = None
+    environment: FunctionEnvironment | None = None
+    """What every function of the stack runs with: the settings and the bell its appends ring."""
+    functions: dict[str, LocalFunction] = field(default_factory=dict)
+    """The state machine's tasks, each run through its functions/<name>/handler.py."""
     container: Container | None = None
-    """The container of the loop's tasks; the local server's API uses it too."""
+    """The stack's own container: ends the runs a restart interrupted, sweeps and reaps sandboxes."""
 
     @property
     def snapshot_path(self) -> Path:
@@ -134,6 +140,8 @@ class LocalStack:
         host, port = self.moto.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
         isolate_from_aws(self.endpoint, self.settings.aws_region)
+        # The functions' EMF metrics are log lines for CloudWatch: not on the console (=false shows them).
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         # With DYNAMODB_ENDPOINT set, the data lives in that DynamoDB, not in moto: nothing to keep.
         self._keeps_snapshot = self.settings.dynamodb_endpoint is None
         configure_moto(self.endpoint)
@@ -161,27 +169,32 @@ class LocalStack:
         return settings
 
     def _start_agent(self, settings: Settings) -> None:
-        """Runs execute for real: the state machine in moto, its tasks in-process (agent_workflow)."""
+        """Runs execute for real: the state machine in moto, its tasks through their functions/<name>/
+        handler.py in this process (local/functions.py), or on `sam local start-lambda`."""
         from riadex.application.append_bell import AppendBell
         from riadex.bootstrap import bootstrap
-        from riadex.entrypoints.tasks.agent_handlers import make_agent_handlers
-        from riadex.entrypoints.tasks.handlers import make_handlers
 
         ensure_bucket(settings.aws_region, settings.objects_bucket)
         self.lambdas = LambdaInvokeServer()
         self.lambdas.start()
         route_lambda_to(self.lambdas)
-        # One process: the tasks' appends wake the API's streams directly (no poll interval).
-        container = self.container = bootstrap(settings, bell=AppendBell())
+        # One process: the tasks' appends wake the streams directly (no poll interval).
+        self.environment = FunctionEnvironment(settings, bell=AppendBell())
+        container = self.container = bootstrap(settings, bell=self.environment.bell)
         end_interrupted_runs(container)
-        loop = container.agent_loop()
-        handlers = {**make_handlers(lambda: container.run_service), **make_agent_handlers(lambda: loop)}
+        self.functions = task_functions(self.environment, settings.aws_region)
+        handlers: dict[str, Handler] = dict(self.functions)
         if settings.local_lambda_endpoint:
             from riadex.entrypoints.local.sam_lambda import SamLocalLambda
 
             remote = SamLocalLambda(settings.local_lambda_endpoint)
             handlers = {name: remote.handler(name) for name in handlers}
         self.agent = LocalAgent(self.lambdas, settings.aws_region, STATE_MACHINE_NAME, handlers).start()
+
+    def http_app(self) -> LocalGateway:
+        """The API and stream functions' apps behind one gateway, in the stack's environment."""
+        assert self.environment is not None, "start() first"
+        return local_gateway(self.environment)
 
     def stop(self) -> None:
         if self.agent is not None:
