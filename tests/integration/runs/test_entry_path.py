@@ -81,7 +81,8 @@ def test_each_task_runs_its_handler_file_bootstrapped_once_per_warm_function(
     assert {"start-run", "acquire-sandbox", "plan", "summarize", "finish-run"} <= set(ran), sorted(ran)
     for name, function in ran.items():
         assert function.module is not None
-        assert Path(str(function.module.__file__)) == ROOT / "functions" / name.replace("-", "_") / "handler.py"
+        handler_file = ROOT / "functions" / name.replace("-", "_") / "handler.py"
+        assert Path(str(function.module.__file__)) == handler_file
         # Cold on the first run, warm on the second: its lazy bootstrap built one container.
         assert len(function.environment.built) == 1, name
         assert function.environment.built[0].bell is environment.bell
