@@ -18,6 +18,7 @@ import pytest
 from riadex.adapters.tools.gateway import HttpToolGateway
 from riadex.application.sandbox_ports import SandboxProvider
 from riadex.domain import ids
+from riadex.domain.errors import DomainError
 from riadex.domain.sandboxes import SandboxHandle
 from tests.integration.sandboxes.conftest import TEST_MEMORY_BYTES, TEST_PIDS_MAX, process_sandboxes
 
@@ -146,3 +147,37 @@ def test_runs_without_privileges(provider: SandboxProvider) -> None:
     assert int(fields["CapEff"].strip(), 16) == 0, status
     assert fields["Uid"].split()[0] != "0"
     assert status.splitlines()[-1].strip() != "0"
+
+
+def test_one_sandbox_cannot_read_or_list_anothers_workspace(provider: SandboxProvider) -> None:
+    """Two sessions' sandboxes: B's shell and B's file tool find nothing of A's workspace, whether by
+    A's path inside its sandbox, A's directory on the host, a listing, a search of the whole file
+    system, or another process's /proc entries."""
+    first, second = acquire(provider), acquire(provider)
+    canary = f"canary-{ids.new_id('x')}"
+    made = shell(first, f"mkdir -p private && echo {canary}-content > private/{canary}.txt && pwd")
+    inside = f"{made['output'].strip()}/private/{canary}.txt"
+    assert tools.call(first, "file_read", {"file": inside})["content"] == f"{canary}-content\n"  # it is there
+    guesses = [inside]
+    root = getattr(provider, "root", None)  # the process backend: where sandboxes live on the host
+    if root is not None:
+        guesses.append(f"{root}/{first.sandbox_id}/workspace/private/{canary}.txt")
+
+    # Reading by path: never the content.
+    reads = [f"cat {path}" for path in guesses]
+    reads.append(f"cat /proc/[0-9]*/cwd/private/{canary}.txt /proc/[0-9]*/root/*/private/{canary}.txt")
+    read = shell(second, "; ".join(f"{command} 2>&1" for command in reads) + "; echo looked")
+    assert read["output"].rstrip().endswith("looked"), read
+    assert f"{canary}-content" not in read["output"], read["output"]
+    # Listing and searching: never the name.
+    listings = [f"ls -la {Path(path).parent}" for path in guesses]
+    if root is not None:
+        listings.append(f"ls -la {root} {root}/{first.sandbox_id}")
+    prune = "\\( -path /proc -o -path /sys -o -path /dev \\) -prune"
+    listings.append(f"find / {prune} -o -name '{canary}*' -print")
+    listed = shell(second, "; ".join(f"{command} 2>&1" for command in listings) + "; echo listed", 120)
+    assert listed["output"].rstrip().endswith("listed"), listed
+    assert canary not in listed["output"], listed["output"]
+    for path in guesses:
+        with pytest.raises(DomainError):
+            tools.call(second, "file_read", {"file": path})
