@@ -43,6 +43,7 @@ def run_step(conversation: list[ChatMessage], plan: Plan, index: int, result: st
             "browser_navigate",
             {"url": "http://127.0.0.1:9/page", "screenshot": True},
         ),
+        ("!view", "browser_view", {}),
         ("!search riadex serverless agents", "web_search", {"query": "riadex serverless agents"}),
         ("!ask Which colour?", "message_ask_user", {"question": "Which colour?"}),
         ("!sleep 30", "shell_exec", {"command": "sleep 30", "session_id": "default"}),

@@ -5,8 +5,10 @@ requests behave as the contract says."""
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from riadex.application.conversation import conversation_from_events
@@ -23,10 +25,12 @@ from tests.integration.agent.events import (
     wait_until,
     without_sandbox,
 )
+from tests.integration.sandbox_server.pages import Site
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.llm_script import Item, Reply, ScriptedToolCall
 
 API = "/api/v1"
+CHROMIUM = "/usr/bin/chromium"
 
 
 def _post(client: TestClient, auth: dict[str, str], path: str, body: Any = None) -> Any:
@@ -45,10 +49,15 @@ def _calling(events: list[Event], command: str) -> bool:
 
 
 def _take_over_during_the_first_step(
-    container: Container, client: TestClient, auth: dict[str, str], sid: str, run_id: str
+    container: Container,
+    client: TestClient,
+    auth: dict[str, str],
+    sid: str,
+    run_id: str,
+    timeout: float = 60,
 ) -> dict[str, Any]:
-    """Take over while the first step's command runs; returns the session the takeover answered."""
-    wait_until(container, sid, lambda es: _calling(es, "sleep 1.5"))
+    """Take over while the `sleep 1.5` step runs; returns the session the takeover answered."""
+    wait_until(container, sid, lambda es: _calling(es, "sleep 1.5"), timeout)
     taken = _post(client, auth, f"/sessions/{sid}/takeover")
     assert taken.status_code == 200, taken.text
     session: dict[str, Any] = taken.json()["data"]
@@ -250,3 +259,98 @@ def test_takeover_and_resume_are_the_owners_only_and_say_what_is_wrong(agent_sta
     assert _post(client, bob, f"/sessions/{sid}/takeover").status_code == 404
     assert client.get(f"{API}/sessions/{sid}", headers=ada).json()["data"]["takeover"] is not None
     assert [e.data["status"] for e in container.events.read(sid, 0, None)] == ["started"]
+
+
+class _Rfb:
+    """The user's side of the VNC view, as noVNC speaks it (RFB 3.8 over the API's WebSocket): just
+    enough to send a pointer move and key strokes to the sandbox's display."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.buffer = b""
+
+    def read(self, count: int) -> bytes:
+        while len(self.buffer) < count:
+            self.buffer += self.ws.receive_bytes()
+        data, self.buffer = self.buffer[:count], self.buffer[count:]
+        return data
+
+    def handshake(self) -> None:
+        assert self.read(12) == b"RFB 003.008\n"
+        self.ws.send_bytes(b"RFB 003.008\n")
+        offered = self.read(self.read(1)[0])
+        assert 1 in offered  # "None": the WebSocket's token is the lock
+        self.ws.send_bytes(bytes([1]))
+        assert self.read(4) == b"\0\0\0\0"  # security result: OK
+        self.ws.send_bytes(bytes([1]))  # ClientInit, shared
+        header = self.read(24)  # width, height, pixel format, name length
+        self.read(int.from_bytes(header[20:24], "big"))
+
+    def point(self, x: int, y: int) -> None:
+        self.ws.send_bytes(bytes([5, 0]) + x.to_bytes(2, "big") + y.to_bytes(2, "big"))
+
+    def key(self, keysym: int, down: bool) -> None:
+        self.ws.send_bytes(bytes([4, int(down), 0, 0]) + keysym.to_bytes(4, "big"))
+
+    def press(self, *keysyms: int) -> None:
+        for keysym in keysyms:
+            self.key(keysym, True)
+        for keysym in reversed(keysyms):
+            self.key(keysym, False)
+
+    def type(self, text: str) -> None:
+        for char in text:
+            self.press(ord(char))  # Latin-1 keysyms are the characters' code points
+
+
+CONTROL_L, RETURN = 0xFFE3, 0xFF0D
+
+
+def test_the_user_drives_the_browser_during_a_takeover_and_the_agent_sees_the_page_as_left(
+    agent_stack: AgentFactory,
+) -> None:
+    missing = [
+        name
+        for name, path in (("chromium", CHROMIUM), ("Xvfb", None), ("x11vnc", None))
+        if not _has(name, path)
+    ]
+    if missing:
+        pytest.skip(f"needs {missing} (apt-get install chromium xvfb x11vnc; `make system-deps`)")
+    # As in test_loop's browser tests: Chromium does not start in the bubblewrap jail here, and the host
+    # network reaches the local site.
+    container, client = agent_stack(
+        sandbox_browser=True, sandbox_vnc=True, sandbox_network="host", sandbox_jail="none"
+    )
+    auth = new_user(client)
+    sid = new_session(client, auth)
+    with Site() as site:
+        run_id = send(client, auth, sid, f"!browse {site.url}/\n!sleep 1.5\n!view")["run_id"]
+        _take_over_during_the_first_step(container, client, auth, sid, run_id, timeout=90)
+        wait_until(container, sid, _paused, timeout=30)
+        url = client.get(f"{API}/sessions/{sid}/vnc", headers=auth).json()["data"]["url"]
+        with client.websocket_connect(
+            "/" + url.split("://", 1)[1].split("/", 1)[1], subprotocols=["binary"]
+        ) as ws:
+            rfb = _Rfb(ws)
+            rfb.handshake()
+            rfb.point(640, 500)  # over the browser window: the display's keyboard focus follows the pointer
+            rfb.press(CONTROL_L, ord("l"))  # the address bar
+            rfb.type(f"{site.url}/echo?q=by-hand")
+            rfb.press(RETURN)
+            rfb.point(640, 501)  # a last message, so the ones before it have been read off the socket
+        resumed = _post(client, auth, f"/sessions/{sid}/resume", {"note": "I searched by hand"})
+        assert resumed.status_code == 200
+        mine = check_invariants(wait_for_done(container, sid, run_id, timeout=90), run_id)
+    assert mine[-1].data["status"] == "completed"
+    [viewed] = [
+        e.data
+        for e in mine
+        if e.type == "tool" and e.data["function"] == "browser_view" and e.data["status"] != "calling"
+    ]
+    assert viewed["status"] == "called", viewed
+    assert viewed["content"]["title"] == "Echo", viewed["content"]
+    assert "You searched for by-hand" in viewed["content"]["text"]
+
+
+def _has(name: str, path: str | None) -> bool:
+    return shutil.which(name) is not None or (path is not None and shutil.which(path) is not None)

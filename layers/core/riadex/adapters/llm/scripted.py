@@ -73,6 +73,8 @@ def _parse_line(line: str) -> Directive | None:
         return Directive(name, argument, stripped) if seconds >= 0 else None
     if name == "fail":
         return Directive(name, argument or "scripted failure", stripped)
+    if name == "view" and not argument:
+        return Directive(name, "", stripped)
     return None
 
 
@@ -96,6 +98,8 @@ def tool_call_for(directive: Directive, step_index: int) -> ToolCall:
         function, arguments = tc.FILE_READ, {"file": arg}
     elif name == "browse":
         function, arguments = tc.BROWSER_NAVIGATE, {"url": arg, "screenshot": True}
+    elif name == "view":
+        function, arguments = tc.BROWSER_VIEW, {}
     elif name == "search":
         function, arguments = tc.WEB_SEARCH, {"query": arg}
     elif name == "ask":
