@@ -328,12 +328,25 @@ def _seeder(endpoint: str) -> Callable[[str, int], None]:
 
 
 def _measure(side: Any, seed: Callable[[str, int], None] | None, pid: int) -> dict[str, float]:
+    """Each workload in turn, its figures printed as soon as it is done."""
+    figures: dict[str, float] = {}
+
+    def workload(name: str, measure: Callable[[], dict[str, float]]) -> None:
+        started = time.perf_counter()
+        found = measure()
+        print(f"  {name} ({time.perf_counter() - started:.1f} s): {json.dumps(found)}", flush=True)
+        figures.update(found)
+
     side.first_event()  # warm-up
-    figures: dict[str, float] = {"idle_memory_mib": _rss_mib(pid)}
-    figures["first_event_ms_p50"] = _p50([side.first_event() for _ in range(RUNS_FIRST)])
-    figures.update(side.replay_and_resume(seed) if seed else side.replay_and_resume())
-    figures.update(side.concurrent())
-    figures["cancel_to_not_running_ms_p50"] = _p50([side.cancel() for _ in range(CANCELS)])
+    workload("idle memory", lambda: {"idle_memory_mib": _rss_mib(pid)})
+    workload(
+        "first event", lambda: {"first_event_ms_p50": _p50([side.first_event() for _ in range(RUNS_FIRST)])}
+    )
+    workload("10k replay, resume", lambda: side.replay_and_resume(seed) if seed else side.replay_and_resume())
+    workload(f"{CONCURRENT} concurrent runs", side.concurrent)
+    workload(
+        "cancel", lambda: {"cancel_to_not_running_ms_p50": _p50([side.cancel() for _ in range(CANCELS)])}
+    )
     return figures
 
 
@@ -379,10 +392,16 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # so the servers started above are stopped on the way out
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     work = Path(tempfile.mkdtemp(prefix="riadex-peers-"))
     print(f"logs in {work}", flush=True)
+    sides = {"langgraph": run_langgraph, "riadex": run_riadex}
+    if argv:  # one side only (`python -m bench.peers riadex`): its figures printed, nothing written
+        if argv[0] not in sides:
+            raise SystemExit(f"usage: python -m bench.peers [{' | '.join(sides)}]")
+        print(json.dumps(sides[argv[0]](work)), flush=True)
+        return 0
     print("LangGraph dev server ...", flush=True)
     langgraph = run_langgraph(work)
     print(json.dumps(langgraph), flush=True)
@@ -416,4 +435,4 @@ def _ratio(a: float, b: float) -> float | str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

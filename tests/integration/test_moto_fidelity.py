@@ -90,3 +90,170 @@ def test_successful_transaction_applies_every_write(dynamodb: Any) -> None:
         ]
     )
     assert [(i["pk"]["S"], i["n"]["N"]) for i in _items(dynamodb)] == [("a", "0"), ("b", "2")]
+
+
+CONDITIONS = [
+    (None, []),
+    ("sk = :a", [7]),
+    ("sk > :a", [7]),
+    ("sk >= :a", [7]),
+    ("sk < :a", [7]),
+    ("sk <= :a", [7]),
+    ("sk BETWEEN :a AND :b", [3, 11]),
+    ("sk > :a", [-5]),
+    ("sk > :a", [1000]),
+]
+
+
+def _expected(sks: list[int], condition: str | None, values: list[int], forward: bool) -> list[int]:
+    tests = {
+        None: lambda sk: True,
+        "sk = :a": lambda sk: sk == values[0],
+        "sk > :a": lambda sk: sk > values[0],
+        "sk >= :a": lambda sk: sk >= values[0],
+        "sk < :a": lambda sk: sk < values[0],
+        "sk <= :a": lambda sk: sk <= values[0],
+        "sk BETWEEN :a AND :b": lambda sk: values[0] <= sk <= values[-1],
+    }
+    return sorted((sk for sk in sks if tests[condition](sk)), reverse=not forward)
+
+
+@pytest.mark.parametrize("forward", [True, False])
+@pytest.mark.parametrize("limit", [None, 1, 4, 100])
+def test_queries_on_the_table_key_answer_as_dynamodb_does(
+    dynamodb: Any, forward: bool, limit: int | None
+) -> None:
+    """A Query reads only its partition (moto_fidelity narrows it): every key condition, direction,
+    limit and page gives the items a DynamoDB Query gives, whatever the other partitions hold."""
+    sks = [12, 3, 7, 1, 20, 11, 5, 9, 2, 15, 0, -1]  # written out of order
+    for sk in sks:
+        dynamodb.put_item(TableName=TABLE, Item={**_key("p", sk), "n": {"S": f"v{sk}"}})
+    for sk in range(50):
+        dynamodb.put_item(TableName=TABLE, Item=_key("other", sk))
+    for condition, values in CONDITIONS:
+        expression = "pk = :p" + (f" AND {condition}" if condition else "")
+        names = dict(zip((":a", ":b"), values, strict=False))
+        arguments: dict[str, Any] = {
+            "TableName": TABLE,
+            "KeyConditionExpression": expression,
+            "ExpressionAttributeValues": {":p": {"S": "p"}, **{k: {"N": str(v)} for k, v in names.items()}},
+            "ScanIndexForward": forward,
+            **({"Limit": limit} if limit else {}),
+        }
+        got: list[int] = []
+        while True:
+            page = dynamodb.query(**arguments)
+            assert limit is None or len(page["Items"]) <= limit
+            got += [int(item["sk"]["N"]) for item in page["Items"]]
+            assert all(item["n"]["S"] == f"v{item['sk']['N']}" for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        arguments.pop("ExclusiveStartKey", None)
+        assert got == _expected(sks, condition, values, forward), (condition, values)
+
+
+def test_a_query_filters_and_projects_after_the_limit(dynamodb: Any) -> None:
+    for sk in range(10):
+        dynamodb.put_item(TableName=TABLE, Item={**_key("p", sk), "n": {"N": str(sk % 2)}})
+    page = dynamodb.query(
+        TableName=TABLE,
+        KeyConditionExpression="pk = :p AND sk >= :a",
+        FilterExpression="n = :one",
+        ProjectionExpression="sk",
+        ExpressionAttributeValues={":p": {"S": "p"}, ":a": {"N": "2"}, ":one": {"N": "1"}},
+        Limit=4,
+    )
+    # Limit counts the items read (2, 3, 4, 5), the filter keeps the odd ones, the projection only sk.
+    assert page["Items"] == [{"sk": {"N": "3"}}, {"sk": {"N": "5"}}]
+    assert page["ScannedCount"] == 4
+    assert page["LastEvaluatedKey"] == _key("p", 5)
+
+
+def test_a_query_sees_every_write_since_the_last(dynamodb: Any) -> None:
+    """The partition's key order kept between queries follows appends, inserts, deletes and restores."""
+
+    def keys() -> list[int]:
+        page = dynamodb.query(
+            TableName=TABLE,
+            KeyConditionExpression="pk = :p AND sk > :a",
+            ExpressionAttributeValues={":p": {"S": "p"}, ":a": {"N": "0"}},
+        )
+        return [int(item["sk"]["N"]) for item in page["Items"]]
+
+    for sk in (2, 4):
+        dynamodb.put_item(TableName=TABLE, Item=_key("p", sk))
+    assert keys() == [2, 4]
+    dynamodb.put_item(TableName=TABLE, Item=_key("p", 6))  # past the end
+    dynamodb.put_item(TableName=TABLE, Item=_key("p", 3))  # in between
+    dynamodb.put_item(TableName=TABLE, Item={**_key("p", 4), "n": {"N": "1"}})  # replaced
+    assert keys() == [2, 3, 4, 6]
+    dynamodb.delete_item(TableName=TABLE, Key=_key("p", 2))
+    dynamodb.put_item(TableName=TABLE, Item=_key("p", 1))  # as many keys as before, not the same
+    assert keys() == [1, 3, 4, 6]
+    with pytest.raises(ClientError):  # a cancelled transaction's write is rolled back
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": TABLE, "Item": _key("p", 9)}},
+                {
+                    "ConditionCheck": {
+                        "TableName": TABLE,
+                        "Key": _key("q", 1),
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+            ]
+        )
+    assert keys() == [1, 3, 4, 6]
+
+
+EVERY_TYPE = {
+    "s": {"S": "text é"},
+    "empty": {"S": ""},
+    "n": {"N": "-12.50"},
+    "b": {"B": b"\x00\xffbytes"},
+    "ss": {"SS": ["a", "b"]},
+    "ns": {"NS": ["1", "2.5"]},
+    "bs": {"BS": [b"\x01", b"\x02"]},
+    "m": {"M": {"in": {"L": [{"N": "1"}, {"M": {}}, {"NULL": True}, {"B": b"\x03"}]}, "t": {"BOOL": True}}},
+    "l": {"L": []},
+    "null": {"NULL": True},
+    "f": {"BOOL": False},
+}
+
+
+def test_items_are_written_out_as_moto_serializes_them(dynamodb: Any) -> None:
+    """moto_fidelity writes attribute values directly: every type reads back the same as through
+    moto's own serializer, in GetItem, Query, Scan, BatchGetItem and TransactGetItems."""
+    from moto.core.serialize import JSONSerializer
+
+    dynamodb.put_item(TableName=TABLE, Item={**_key("p", 1), **EVERY_TYPE})
+    dynamodb.put_item(TableName=TABLE, Item={**_key("p", 2), "n": {"N": "3"}})
+
+    def reads() -> list[Any]:
+        return [
+            dynamodb.get_item(TableName=TABLE, Key=_key("p", 1))["Item"],
+            dynamodb.query(
+                TableName=TABLE,
+                KeyConditionExpression="pk = :p",
+                ExpressionAttributeValues={":p": {"S": "p"}},
+                Limit=1,
+            ),
+            dynamodb.scan(TableName=TABLE)["Items"],
+            dynamodb.batch_get_item(RequestItems={TABLE: {"Keys": [_key("p", 1), _key("p", 2)]}}),
+            dynamodb.transact_get_items(TransactItems=[{"Get": {"TableName": TABLE, "Key": _key("p", 1)}}]),
+        ]
+
+    direct = reads()
+    assert direct[0] == {**_key("p", 1), **EVERY_TYPE}
+    patched = JSONSerializer._serialize_type_structure
+    assert getattr(patched, "__riadex_direct__", False)
+    try:
+        JSONSerializer._serialize_type_structure = patched.__wrapped__  # type: ignore[attr-defined]
+        through_moto = reads()
+    finally:
+        JSONSerializer._serialize_type_structure = patched  # type: ignore[method-assign]
+    for response in (direct, through_moto):
+        for read in response[1], response[3], response[4]:
+            read.pop("ResponseMetadata")
+    assert direct == through_moto

@@ -1,4 +1,5 @@
-"""Make moto's DynamoDB as atomic as DynamoDB, so the local stack and the tests can rely on it.
+"""Make moto's DynamoDB as atomic as DynamoDB, so the local stack and the tests can rely on it, and
+spare it two costs DynamoDB does not have.
 
 DynamoDB applies a conditional write or a transaction atomically. moto, serving requests on many
 threads, evaluates a condition and then writes, and rolls a failed transaction back by restoring a copy
@@ -12,6 +13,21 @@ each transaction) is also replaced by a copy of just the items it touches: the w
 every append cost time in proportion to the table (3 ms at 100 items, 90 ms at 10,000, 390 ms at
 30,000), and a local stack keeps its tables across restarts.
 
+A Query on a table's own key reads only its partition. moto's Table.query sorts every item of the table
+(comparing moto's DynamoType wrappers) before it picks the partition's, so each read of the event log
+cost time in proportion to the whole table: with 10,000 events in one session, reading a 20-event
+session took 56 ms of CPU and the last events of the big one 138 ms; now 9 and 8 ms. Here the
+partition's keys are sorted as plain values (and kept so between queries), the key condition, the
+exclusive start key and the limit narrow them with a binary search, and moto's own query runs on just
+those items (its results, paging and filters are unchanged; a query it is not sure of is left to moto
+as it is).
+
+An item read goes out as it is. moto serializes each attribute value of each item through the
+service's shape model, trying every member of the AttributeValue shape under several spellings: that
+was three quarters of the moto process's time in a replay of 10,000 events. An attribute value is
+already DynamoDB's JSON (binary values base64-encoded here, as the serializer does), so it is written
+directly: a page of 100 events went from 42 to 17 ms of CPU.
+
 StopExecution is made final, as in Step Functions: once an execution is stopped it ends ABORTED. moto
 5.2.5 marks the program stopped, but the state it was in may then fail on the stopped program (a
 Parallel branch starting, a task whose frame was torn down) and moto's `set_error` overwrote the stop,
@@ -22,12 +38,16 @@ the task's timeout.
 
 from __future__ import annotations
 
+import base64
+import bisect
 import contextlib
 import copy
 import functools
 import inspect
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 _OPERATIONS = (
@@ -185,6 +205,222 @@ def make_dynamodb_atomic() -> None:
     setattr(models, "copy", _NoTableCopies(Table))  # noqa: B010 - replacing a module global
 
 
+_BOUNDS: dict[str, tuple[bool, bool]] = {
+    # comparison: (bounded below, bounded above) by its first value; BETWEEN by its two
+    "=": (True, True),
+    "EQ": (True, True),
+    ">": (True, False),
+    "GT": (True, False),
+    ">=": (True, False),
+    "GE": (True, False),
+    "<": (False, True),
+    "LT": (False, True),
+    "<=": (False, True),
+    "LE": (False, True),
+    "BETWEEN": (True, True),
+}
+_EXCLUSIVE = (">", "GT", "<", "LT")
+
+
+def _plain(value: Any) -> Decimal | str:
+    """An N or S key value as something Python orders the way DynamoDB does."""
+    # UTF-8 byte order (DynamoDB's for S) is code point order (Python's)
+    return Decimal(value.value) if value.type == "N" else str(value.value)
+
+
+@dataclass
+class _KeyOrder:
+    """A partition's range keys in order (plain values and moto's own), kept from query to query:
+    a write appending past the last key extends it, any other change of the partition's keys drops it."""
+
+    partition: dict[Any, Any]
+    plain: list[Any]
+    keys: list[Any]
+
+    @classmethod
+    def of(cls, table: Any, hash_key: Any) -> _KeyOrder:
+        if hash_key not in table.items:  # (indexing the defaultdict would grow an empty partition)
+            return cls({}, [], [])
+        partition = table.items[hash_key]
+        orders: dict[Any, _KeyOrder] = table.__dict__.setdefault("_riadex_key_orders", {})
+        known = orders.get(hash_key)
+        if known is not None and known.partition is partition and len(known.keys) == len(partition):
+            return known
+        pairs = [(_plain(key), key) for key in partition]
+        pairs.sort(key=lambda pair: pair[0])
+        order = cls(partition, [plain for plain, _ in pairs], [key for _, key in pairs])
+        orders[hash_key] = order
+        return order
+
+    @staticmethod
+    def written(table: Any, hash_key: Any, range_key: Any, deleted: bool) -> None:
+        orders: dict[Any, _KeyOrder] = table.__dict__.get("_riadex_key_orders", {})
+        known = orders.get(hash_key)
+        if known is None or range_key is None:
+            return
+        plain = _plain(range_key)
+        if not deleted and len(known.partition) == len(known.keys):
+            return  # an item replaced: the same keys
+        if (
+            not deleted
+            and len(known.partition) == len(known.keys) + 1
+            and (not known.plain or plain > known.plain[-1])
+        ):
+            known.plain.append(plain)
+            known.keys.append(range_key)
+            return
+        del orders[hash_key]
+
+    def reachable(
+        self, comparison: str | None, values: list[Any], limit: int | None, start: Any, forward: bool
+    ) -> list[Any]:
+        """The items a query can reach, in key order: the key condition, the exclusive start key and
+        one more than the limit (so moto sees there is a next page)."""
+        low, high = 0, len(self.keys)
+        if comparison is not None:
+            below, above = _BOUNDS[comparison]
+            exclusive = comparison in _EXCLUSIVE
+            if below:
+                low = (bisect.bisect_right if exclusive else bisect.bisect_left)(self.plain, values[0])
+            if above:
+                high = (bisect.bisect_left if exclusive else bisect.bisect_right)(self.plain, values[-1])
+        if start is not None:
+            if forward:
+                low = max(low, bisect.bisect_right(self.plain, start))
+            else:
+                high = min(high, bisect.bisect_left(self.plain, start))
+        keys = self.keys[low : max(low, high)]
+        if limit is not None:
+            keys = keys[: limit + 1] if forward else keys[-(limit + 1) :]
+        return [self.partition[key] for key in keys]
+
+
+def _reachable(table: Any, arguments: dict[str, Any]) -> list[Any] | None:
+    """What moto's query needs to look at, or None when that is not certain (moto looks at all)."""
+    comparison, start_key = arguments["range_comparison"], arguments["exclusive_start_key"]
+    bounds = list(arguments["range_objs"])
+    if start_key:
+        raw = start_key.get(table.range_key_attr)
+        if not isinstance(raw, dict):
+            return None
+        bounds.append(_dynamo_type(raw))
+    if (
+        arguments.get("index_name")
+        or arguments["hash_key"] is None
+        or table.range_key_type not in ("N", "S")
+        or arguments.get("filter_kwargs")
+        or len(arguments.get("range_key_conditions") or []) > 1
+        or (comparison is not None and comparison not in _BOUNDS)
+        or any(bound.type != table.range_key_type for bound in bounds)
+    ):
+        return None
+    order = _KeyOrder.of(table, arguments["hash_key"])
+    plain = [_plain(bound) for bound in bounds]
+    start = plain.pop() if start_key else None
+    forward = arguments["scan_index_forward"] is not False
+    return order.reachable(comparison, plain, arguments["limit"], start, forward)
+
+
+def _dynamo_type(value: dict[str, Any]) -> Any:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    return DynamoType(value)
+
+
+def make_queries_read_their_partition() -> None:
+    """Idempotent: a Query on a table's own key looks at its partition only (see the module's docs)."""
+    from moto.dynamodb.models.table import Table
+
+    query, put_item, delete_item = Table.query, Table.put_item, Table.delete_item
+    if getattr(query, "__riadex_partitioned__", False):
+        return
+    signature = inspect.signature(query)
+
+    @functools.wraps(query)
+    def partitioned(table: Any, *args: Any, **kwargs: Any) -> Any:
+        with _lock:
+            reachable = _reachable(table, signature.bind(table, *args, **kwargs).arguments)
+            if reachable is None:
+                return query(table, *args, **kwargs)
+            table.all_items = lambda: reachable  # what moto's query reads, for this call only
+            try:
+                return query(table, *args, **kwargs)
+            finally:
+                del table.all_items
+
+    @functools.wraps(put_item)
+    def put(table: Any, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        with _lock:
+            item = put_item(table, item_attrs, *args, **kwargs)
+            _KeyOrder.written(table, item.hash_key, item.range_key, deleted=False)
+            return item
+
+    @functools.wraps(delete_item)
+    def delete(table: Any, hash_key: Any, range_key: Any, *args: Any, **kwargs: Any) -> Any:
+        with _lock:
+            item = delete_item(table, hash_key, range_key, *args, **kwargs)
+            _KeyOrder.written(table, hash_key, range_key, deleted=True)
+            return item
+
+    partitioned.__riadex_partitioned__ = True  # type: ignore[attr-defined]
+    setattr(Table, "query", partitioned)  # noqa: B010
+    setattr(Table, "put_item", put)  # noqa: B010
+    setattr(Table, "delete_item", delete)  # noqa: B010
+
+
+_ATTRIBUTE_VALUE_MEMBERS = {"S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL"}
+
+
+def _attribute_value(value: dict[str, Any]) -> dict[str, Any]:
+    """An item's attribute value as DynamoDB's JSON has it (what moto's serializer makes of it)."""
+    out: dict[str, Any] = {}
+    for kind, inner in value.items():
+        if inner is None or kind not in _ATTRIBUTE_VALUE_MEMBERS:
+            continue
+        if kind == "B":
+            inner = _base64(inner)
+        elif kind == "BS":
+            inner = [_base64(member) for member in inner]
+        elif kind == "M":
+            inner = {name: _attribute_value(member) for name, member in inner.items()}
+        elif kind == "L":
+            inner = [_attribute_value(member) for member in inner]
+        elif kind in ("S", "N"):
+            inner = str(inner)
+        elif kind in ("SS", "NS"):
+            inner = [str(member) for member in inner]
+        out[kind] = inner
+    return out
+
+
+def _base64(value: str | bytes) -> str:
+    return base64.b64encode(value.encode() if isinstance(value, str) else value).decode()
+
+
+def make_items_serialize_directly() -> None:
+    """Idempotent: an attribute value goes out as it is (see the module's docs)."""
+    from moto.core.serialize import JSONSerializer
+
+    structure = JSONSerializer._serialize_type_structure
+    if getattr(structure, "__riadex_direct__", False):
+        return
+
+    @functools.wraps(structure)
+    def serialize(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if (
+            shape.name == "AttributeValue"
+            and set(shape.members) == _ATTRIBUTE_VALUE_MEMBERS
+            and key
+            and isinstance(value, dict)
+        ):
+            self._default_serialize(serialized, _attribute_value(value), shape, key)
+            return
+        structure(self, serialized, value, shape, key)
+
+    serialize.__riadex_direct__ = True  # type: ignore[attr-defined]
+    setattr(JSONSerializer, "_serialize_type_structure", serialize)  # noqa: B010
+
+
 def make_stop_final() -> None:
     """Idempotent: a stopped execution stays stopped (ABORTED) whatever its in-flight state does next."""
     from moto.stepfunctions.parser.asl.eval.environment import Environment
@@ -228,7 +464,14 @@ def make_stop_final() -> None:
     setattr(Environment, "next_state_name", property(next_state.fget, set_next_state))  # noqa: B010
 
 
+def make_dynamodb_fast() -> None:
+    """Idempotent: moto's two costs DynamoDB does not have, removed (see the module's docs)."""
+    make_queries_read_their_partition()
+    make_items_serialize_directly()
+
+
 def make_moto_faithful() -> None:
-    """Every fidelity fix above, once: what the local stack and the test suite start moto with."""
+    """Every fix above, once: what the local stack and the test suite start moto with."""
     make_dynamodb_atomic()
+    make_dynamodb_fast()
     make_stop_final()
