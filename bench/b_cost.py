@@ -106,7 +106,7 @@ def _measure(stack: LocalStack, settings: Settings, record: Path) -> dict[str, o
         "cost_stream_usd_per_minute_followed": round(
             60 * stream_gb * PRICES["lambda_gb_second_x86"] + PRICES["lambda_request"], 7
         ),
-        "cost_sandbox_usd_per_live_hour": round(_sandbox_hour(), 5),
+        "cost_sandbox_usd_per_live_hour": round(sandbox_hour(), 5),
         "cost_sandbox_usd_per_idle_hour_after_reap": 0.0,
         "cost_prices": f"{PRICES['region']} list prices as of {PRICES['as_of']} (bench/prices.json)",
     }
@@ -155,7 +155,9 @@ def _memory_gb(logical: str) -> float:
     return deployed().functions[logical].memory_mb / 1024
 
 
-def _sandbox_hour() -> float:
+def sandbox_hour() -> float:
+    """USD per hour of one sandbox task (the template's CPU and memory at prices.json's Fargate rates):
+    a live sandbox's hour, and a warm pool member's (b_sandbox_pool)."""
     stack = deployed()
     definition = next(r for r in stack.resources.values() if r["Type"] == "AWS::ECS::TaskDefinition")
     cpu = int(definition["Properties"]["Cpu"]) / 1024
