@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT / "layers" / "core"))
 
 import boto3  # noqa: E402
 
+import riadex.bootstrap as riadex_bootstrap  # noqa: E402
 from bench.b_cost import sandbox_hour  # noqa: E402
 from riadex.adapters.dynamodb.sandbox_pool import DynamoSandboxPool  # noqa: E402
 from riadex.adapters.sandbox.fargate.provider import FargateSandboxes  # noqa: E402
@@ -45,7 +46,13 @@ OWNER = "usr_" + "0" * 32
 
 def run() -> dict[str, object]:
     with tempfile.TemporaryDirectory() as data:
-        stack = LocalStack(Settings(RIADEX_DATA_DIR=Path(data), snapshot_interval_seconds=0))
+        stack = LocalStack(
+            Settings(
+                RIADEX_DATA_DIR=Path(data),
+                snapshot_interval_seconds=0,
+                sandbox_start_timeout=START_DELAY + 60,  # the template gives Fargate 180 s
+            )
+        )
         settings = stack.start()
         aws = prepare_ecs(
             stack.endpoint,
@@ -53,15 +60,24 @@ def run() -> dict[str, object]:
             boto3.client("ecs", region_name=settings.aws_region),
         )
         sim = SimulatedFargate(aws["ecs"], ROOT / "sandbox-image", Path(data) / "tasks", START_DELAY)
+        provider = _provider(aws, sim)
+        # Every function's container (AcquireSandbox, Think, ..., each bootstrapped on its first
+        # invocation) gets this one fargate backend: what SANDBOX_BACKEND=fargate builds, on moto's
+        # ECS, plus the simulation's stand-ins as the tasks' endpoints.
+        built = riadex_bootstrap.build_provider
+        riadex_bootstrap.build_provider = lambda settings, secrets=None: provider
+        assert stack.container is not None
+        stack.container.sandboxes.provider = provider
         try:
-            return _measure(stack, aws, sim)
+            return _measure(stack, provider)
         finally:
+            riadex_bootstrap.build_provider = built
             sim.stop_all()
             release_ecs(stack.endpoint)
             stack.stop()
 
 
-def _provider(aws: dict[str, Any], sim: SimulatedFargate, pool_size: int) -> FargateSandboxes:
+def _provider(aws: dict[str, Any], sim: SimulatedFargate) -> FargateSandboxes:
     return FargateSandboxes(
         ecs=sim.ecs,
         cluster=aws["cluster"],
@@ -71,25 +87,20 @@ def _provider(aws: dict[str, Any], sim: SimulatedFargate, pool_size: int) -> Far
         start_timeout_seconds=START_DELAY + 60,
         poll_seconds=0.2,
         endpoint_for=sim,
-        pool_size=pool_size,
         pool_store=DynamoSandboxPool(aws["task_definition"]),
     )
 
 
-def _measure(stack: LocalStack, aws: dict[str, Any], sim: SimulatedFargate) -> dict[str, object]:
+def _measure(stack: LocalStack, provider: FargateSandboxes) -> dict[str, object]:
     container = stack.container
     assert container is not None
-    sandboxes = container.sandboxes
-    sandboxes.provision_timeout_seconds = 2 * (START_DELAY + 60)
-
-    sandboxes.provider = _provider(aws, sim, pool_size=0)
+    provider.pool_size = 0
     cold = [_first_tool_result(container) for _ in range(RUNS)]
 
-    pooled = _provider(aws, sim, pool_size=RUNS)
-    sandboxes.provider = pooled
+    provider.pool_size = RUNS
     filled_at = time.monotonic()
-    pooled.maintain()  # starts RUNS tasks
-    while pooled.maintain().get("ready", 0) < RUNS:
+    provider.maintain()  # starts RUNS tasks
+    while provider.maintain().get("ready", 0) < RUNS:
         time.sleep(1)
     fill_seconds = time.monotonic() - filled_at
     warm = [_first_tool_result(container, again=True) for _ in range(RUNS)]
