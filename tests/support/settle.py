@@ -1,5 +1,6 @@
 """A positive signal that nothing more can write to a run: every execution of the run has ended and the
-watcher (the local EventBridge rule) has finalized the ones that ended FAILED, TIMED_OUT or ABORTED.
+watcher (the local EventBridge rule) has finalized the ones that ended FAILED, TIMED_OUT or ABORTED, and
+no task invoked asynchronously (the sandbox's head start) is still running.
 
 Tests wait on this instead of sleeping "long enough" before checking that nothing arrived after `done`.
 """
@@ -42,7 +43,9 @@ def settle(state_machine_arn: str | None, run_id: str, timeout: float = 30) -> d
             and agent is not None
             and execution_arn(state_machine_arn, name) not in agent.watcher.seen
         ]
-        if statuses and "RUNNING" not in statuses.values() and not unfinalized:
+        # An asynchronous task (StartSandbox's acquire) may still write after the execution ended.
+        busy = agent is not None and agent.server.busy()
+        if statuses and "RUNNING" not in statuses.values() and not unfinalized and not busy:
             return statuses
         assert time.monotonic() < deadline, f"{run_id} never settled: {statuses}, unfinalized {unfinalized}"
         time.sleep(0.05)

@@ -14,7 +14,7 @@ from riadex.application.loop_state import LoopState
 from riadex.application.search import SearchResult
 from riadex.application.tool_runner import ToolRunner
 from riadex.domain.errors import NotFound
-from riadex.domain.models import RunStatus, utcnow
+from riadex.domain.models import RunStatus, SandboxInfo, utcnow
 from tests.unit.fakes import FakeConversations
 from tests.unit.test_runs import World
 
@@ -28,8 +28,10 @@ class FakeSandbox:
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.saves: list[str] = []
+        self.ensured: list[str] = []
 
     def ensure(self, session_id: str, owner_id: str, run_id: str | None = None) -> object:
+        self.ensured.append(session_id)
         return object()
 
     def save_workspace(self, session_id: str, run_id: str | None = None) -> object:
@@ -87,7 +89,10 @@ def drive(loop: AgentLoop, run_id: str, state: LoopState | None = None) -> LoopS
     """What the state machine does with `loop.next`, until the run is finished or paused."""
     state = state or loop.plan(run_id)
     while True:
-        if state.next == "think":
+        if state.next == "sandbox":  # StartSandbox: the acquire, not waited for, then Think
+            loop.acquire_sandbox(run_id)
+            state = loop.think(run_id, state)
+        elif state.next == "think":
             state = loop.think(run_id, state)
         elif state.next == "act":
             state = loop.act(run_id, state)
@@ -236,9 +241,10 @@ def test_a_step_is_one_think_that_runs_its_fast_tools_itself(world: World) -> No
     run_id = start(world, "!shell one\n!shell two\n!shell three")
     tasks: list[str] = []
     state = loop.plan(run_id)
-    while state.next in ("think", "act"):
-        tasks.append(state.next)
-        state = getattr(loop, state.next)(run_id, state)
+    while state.next in ("sandbox", "think", "act"):
+        task = "think" if state.next == "sandbox" else state.next  # the sandbox's start is not waited for
+        tasks.append(task)
+        state = getattr(loop, task)(run_id, state)
     assert tasks == ["think", "think", "think"]
     assert len(sandbox.calls) == 3
     assert state.next == "summarize"
@@ -268,7 +274,7 @@ def test_a_step_reads_only_what_it_has_not_seen_whatever_the_history(world: Worl
     loop._log = counting  # type: ignore[assignment]
     state = loop.plan(run_id)  # a new run catches up once: the previous run's snapshot + what followed
     counting.returned.clear()
-    while state.next == "think":
+    while state.next in ("sandbox", "think"):
         state = loop.think(run_id, state)
     assert state.next == "summarize"
     # Each Think reads nothing it or another task has already folded: no delta, no event twice.
@@ -308,3 +314,27 @@ def test_a_run_after_a_cancelled_one_does_its_own_steps(world: World) -> None:
     drive(loop, second)
     assert [args["command"] for _, args in sandbox.calls] == ["three", "four"]
     assert world.dones()[-1]["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    ("message", "after_plan"),
+    [
+        ("hello", "summarize"),  # a plain answer: no step, no sandbox
+        ("!search riadex\n!ask which one?", "think"),  # steps, but none in the sandbox
+        ("!search riadex\n!shell ls", "sandbox"),  # a sandbox step: its start goes ahead
+        ("!write a.txt x", "sandbox"),
+    ],
+)
+def test_only_a_plan_with_sandbox_steps_starts_the_sandbox_ahead(
+    world: World, message: str, after_plan: str
+) -> None:
+    loop, sandbox = make_loop(world)
+    run_id = start(world, message)
+    assert loop.plan(run_id).next == after_plan
+    assert sandbox.ensured == []  # the plan itself never starts one
+
+
+def test_a_session_whose_sandbox_is_up_gets_no_head_start(world: World) -> None:
+    loop, _ = make_loop(world)
+    world.sessions.items[world.sid].sandbox = SandboxInfo(status="ready", backend="process")
+    assert loop.plan(start(world, "!shell ls")).next == "think"

@@ -75,6 +75,8 @@ def test_the_full_sequence_plan_act_act_summarize() -> None:
     assert plan.title == "Build me a file and show it !write out.t"
     assert len(plan.title) == 40
     assert plan.steps == ("!write out.txt 42 apples", "!read out.txt", "!shell wc -c out.txt")
+    assert plan.tools == {"file", "shell"}
+    assert MODEL.plan([user("!search a\n!ask b?\n!fail c")], []).tools == {"search", "message"}
     assert plan.usage.input_tokens > 0
     run_step(conversation, plan, 0, '{"file":"/w/out.txt","size":9}')
     run_step(conversation, plan, 1, "42 apples")
@@ -114,7 +116,7 @@ def test_the_summary_reads_as_text_for_every_kind_of_result() -> None:
 def test_a_message_without_directive_gets_no_steps_and_an_echo() -> None:
     conversation = [user("Just saying hello!")]
     plan = MODEL.plan(conversation, [])
-    assert plan == Plan("Just saying hello!", (), plan.usage)
+    assert plan == Plan("Just saying hello!", (), plan.usage, tools=frozenset())
     assert MODEL.summarize(conversation, plan, []).text == "Just saying hello!"
 
 

@@ -28,6 +28,7 @@ def test_a_whole_run_against_an_openai_compatible_server() -> None:
         plan = agent.plan(conversation, TOOLS)
         assert plan.title == "Write and read a file"
         assert plan.steps == ("Write notes.txt", "Read notes.txt back")
+        assert plan.tools is None  # the model did not say which tools: the loop assumes the sandbox
         assert plan.usage.input_tokens > 0
         store = {}
         for index in range(len(plan.steps)):
@@ -71,11 +72,18 @@ def test_plan_through_anthropic_forces_the_submit_plan_tool() -> None:
     with FakeAnthropic() as fake:
         steps = ["Search the web", "  Summarise   the findings ", ""]
         fake.script.enqueue(
-            Reply(tool_calls=[ScriptedToolCall("submit_plan", {"title": "Research", "steps": steps})])
+            Reply(
+                tool_calls=[
+                    ScriptedToolCall(
+                        "submit_plan", {"title": "Research", "steps": steps, "tools": ["web_search", " "]}
+                    )
+                ]
+            )
         )
         agent = LLMAgentModel(AnthropicChatModel(model="m", api_key="k", base_url=fake.base_url))
         plan = agent.plan([ChatMessage("user", "research X")], TOOLS)
         request = fake.script.requests[0]
     assert plan.steps == ("Search the web", "Summarise the findings")
+    assert plan.tools == {"search"}  # no sandbox tool: the run starts no sandbox ahead
     assert request["tool_choice"] == {"type": "tool", "name": "submit_plan"}
     assert "submit_plan" in request["system"]

@@ -281,11 +281,12 @@ def _stopped_from_outside_ends_cancelled(
     ]
 
 
-def test_an_execution_stopped_from_outside_as_it_enters_the_parallel_state_ends_cancelled(
+def test_an_execution_stopped_from_outside_as_it_leaves_start_run_ends_cancelled(
     client: TestClient, container: Container, agent: LocalAgent
 ) -> None:
-    """The stop lands while StartRun's task is returning, so moto is entering Choice and Parallel
-    stopped (a Parallel branch starting on a stopped execution used to crash and end it FAILED)."""
+    """The stop lands while StartRun's task is returning, so moto enters the next states stopped (a
+    Parallel branch starting on a stopped execution, as the plan once was, crashed and ended it FAILED;
+    local/moto_fidelity.py makes the stop final whatever state comes next)."""
     auth = new_user(client)
     sid = new_session(client, auth)
     arn = container.settings.state_machine_arn

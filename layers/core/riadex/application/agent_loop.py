@@ -1,7 +1,11 @@
 """The agent loop's steps, one use case per Step Functions task (statemachines/agent.asl.json).
 
-    StartRun → Parallel(AcquireSandbox, Plan) → Think ⟲ (⇢ Act for what is left, ⇢ AskUser, paused)
-             … → Summarize → FinishRun
+    StartRun → Plan → (⇢ StartSandbox, not waited for) → Think ⟲ (⇢ Act for what is left, ⇢ AskUser,
+             paused) … → Summarize → FinishRun
+
+A run starts a sandbox only when a tool needs one: a plan whose steps may call a sandbox tool (shell,
+file, browser) starts it without waiting (StartSandbox invokes AcquireSandbox asynchronously), so it
+comes up while the first step thinks; any other run starts one at its first sandbox tool call, if any.
 
 A takeover (riadex.application.takeovers) is noticed where Think reads the run anyway, at the start
 of a step: the run goes to AskUser and waits there, with `wait{"reason": "takeover"}`, until the user
@@ -64,7 +68,8 @@ from riadex.application.takeovers import write_pause, write_started
 from riadex.application.tool_runner import SANDBOX_TOOLS, ToolRunner
 from riadex.domain.errors import RunNotOpen
 from riadex.domain.events import EventType, append_key
-from riadex.domain.models import Event, Run, RunStatus, utcnow
+from riadex.domain.models import Event, Run, RunStatus, Session, utcnow
+from riadex.domain.sandboxes import SandboxStatus
 
 STOP_CHECK_SECONDS = 0.5
 
@@ -155,10 +160,12 @@ class AgentLoop:
             return self._end(run, state, budget)
         self._write(run, convo, EventType.PLAN, _plan_snapshot(plan.steps, 0), "plan/0")
         self._write(run, convo, EventType.STEP, _step(plan.steps, 0, "started"), "step/0/started")
-        return self._save(run, convo, state.went("think"))
+        return self._save(run, convo, state.went("sandbox" if _head_start(plan, session) else "think"))
 
     def acquire_sandbox(self, run_id: str) -> None:
-        """Start the session's sandbox while the model plans (a Fargate task takes a minute)."""
+        """Start the session's sandbox while the first step thinks (a Fargate task takes a minute): the
+        state machine invokes this without waiting for it when the plan says `sandbox`. The step's
+        first sandbox call waits for this one's sandbox instead of starting another (Sandboxes.ensure)."""
         run = self._running(run_id)
         if run is not None:
             self.tools.prepare(run)
@@ -527,6 +534,15 @@ class AgentLoop:
 
     def _append(self, run: Run, type: EventType, data: dict[str, Any], name: str) -> Event:
         return self._events.append(run, type, data, name)
+
+
+def _head_start(plan: Plan, session: Session | None) -> bool:
+    """Whether to start the session's sandbox while the first step thinks: the plan may call a sandbox
+    tool (or its model did not say which tools it will call) and the session has no sandbox up."""
+    may_use = plan.tools is None or not plan.tools.isdisjoint(SANDBOX_TOOLS)
+    sandbox = session.sandbox if session is not None else None
+    ready = sandbox is not None and sandbox.status == SandboxStatus.READY.value
+    return may_use and not ready
 
 
 def _calling(call: ToolCall) -> dict[str, Any]:

@@ -41,6 +41,10 @@ class Plan:
     steps: tuple[str, ...]
     usage: Usage = field(default_factory=Usage)
     recovered: tuple[Recovery, ...] = ()
+    tools: frozenset[str] | None = None
+    """The tools (`tool.name`: shell, file, browser, search, message) the steps will call, as the model
+    said; None when it did not say. The loop starts the sandbox ahead of the first step only for a plan
+    that may call a sandbox tool (docs/sandboxes.md)."""
 
 
 class AgentModel(Protocol):

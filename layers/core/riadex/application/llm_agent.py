@@ -1,6 +1,6 @@
 """`AgentModel` over any `ChatModel`: the prompts and the function-calling protocol of the loop.
 
-- plan: the model must call `submit_plan` ({title, steps}); it sees the other tools too, so it plans
+- plan: the model must call `submit_plan` ({title, steps, tools}); it sees the other tools too, so it plans
   with what it can do (and so providers that insist on tool definitions when the history holds tool
   calls are satisfied). A model that answers in plain text instead gets a plan with no steps: the run
   then goes straight to summarize, which is the right thing for a plain question. What real servers do
@@ -24,6 +24,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from riadex.application import tool_catalog as tc
 from riadex.application.agent_model import Plan
 from riadex.application.llm import (
     ChatMessage,
@@ -54,6 +55,11 @@ SUBMIT_PLAN_SPEC = ToolSpec(
                 "maxItems": MAX_STEPS,
                 "description": "The steps, in order, each one sentence. Empty when a direct answer suffices.",
             },
+            "tools": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "The names of the tools the steps will call (empty when none).",
+            },
         },
         "required": ["title", "steps"],
     },
@@ -67,9 +73,9 @@ _ROLE = (
 
 PLAN_PROMPT = (
     f"{_ROLE}\n\nRead the conversation and plan how to answer the user's latest message. Call "
-    f"`{SUBMIT_PLAN}` with a short title and at most {MAX_STEPS} concrete steps that use the tools. If the "
-    "message needs no tool (a greeting, a question you can answer directly), submit an empty list of "
-    "steps."
+    f"`{SUBMIT_PLAN}` with a short title, at most {MAX_STEPS} concrete steps that use the tools, and the "
+    "names of the tools they will call. If the message needs no tool (a greeting, a question you can "
+    "answer directly), submit empty lists."
 )
 
 ACT_PROMPT = (
@@ -88,7 +94,8 @@ SUMMARY_PROMPT = (
 PLAN_JSON_PROMPT = (
     f"{_ROLE}\n\nRead the conversation and plan how to answer the user's latest message, in at most "
     f"{MAX_STEPS} concrete steps that use the tools (none if a direct answer suffices). Do not call any "
-    'tool now. Answer with only a JSON object: {"title": "<a short title>", "steps": ["<step>", ...]}'
+    "tool now. Answer with only a JSON object: "
+    '{"title": "<a short title>", "steps": ["<step>", ...], "tools": ["<tool name>", ...]}'
 )
 
 _NUDGE = ChatMessage(role="user", content="Continue.")
@@ -256,7 +263,15 @@ def _plan_of(
         steps=_clean_steps(raw.get("steps")),
         usage=usage,
         recovered=recovered,
+        tools=_tools(raw.get("tools")),
     )
+
+
+def _tools(raw: Any) -> frozenset[str] | None:
+    """The tools a plan names (`shell_exec` or `shell` → shell); None when it names none in a list."""
+    if not isinstance(raw, list):
+        return None
+    return frozenset(tc.tool_of(str(name).strip()) for name in raw if str(name).strip())
 
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)

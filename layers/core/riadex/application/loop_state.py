@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
-Next = Literal["think", "act", "ask", "summarize", "continue", "end"]
-"""Where the state machine goes after a task; `end` means the run has already been ended (a cancel or a
+Next = Literal["sandbox", "think", "act", "ask", "summarize", "continue", "end"]
+"""Where the state machine goes after a task; `sandbox` (after the plan) is `think` with the session's
+sandbox started alongside, not waited for; `end` means the run has already been ended (a cancel or a
 budget), so the execution just stops."""
 
 HISTORY_EVENTS_PER_TASK = 7

@@ -7,7 +7,7 @@ sequence as with a real provider, with no network and no key. Rules:
   what it needs (`!shell` with no command is just text). Unknown `!words` are text too.
 - `plan`: title = the first 40 characters of the first user message of the conversation; one step per
   directive, the step's description being the directive line itself (so the plan reads as the user
-  wrote it, and `act` can re-read the directive from the stored plan).
+  wrote it, and `act` can re-read the directive from the stored plan); `tools`: the directives' tools.
 - `act(step)`: one tool call for the step's directive; once the conversation holds a result for that
   call (after the directive message), no tool call and a short note: the step is done. Tool call ids end
   in `_s<step>` so the result can be recognised; the rest of the id is random, as with real providers.
@@ -138,10 +138,12 @@ class ScriptedAgentModel:
         users = [m for m in conversation if m.role == "user"]
         first = users[0].content if users else ""
         latest = users[-1].content if users else ""
-        steps = tuple(d.line for d in parse_directives(latest))
+        directives = parse_directives(latest)
+        steps = tuple(d.line for d in directives)
         title = " ".join(first.split())[:TITLE_CHARS]
         usage = Usage(_input_usage(conversation), _estimate_tokens(title + "".join(steps)))
-        return Plan(title=title, steps=steps, usage=usage)
+        used = frozenset(tc.tool_of(tool_call_for(d, 0).name) for d in directives if d.name != "fail")
+        return Plan(title=title, steps=steps, usage=usage, tools=used)
 
     def act(
         self,

@@ -4,7 +4,9 @@ moto's Step Functions executes the deployed ASL and calls Lambda for each task. 
 the Invoke API (`POST /2015-03-31/functions/{name}/invocations`): it finds the handler registered under
 the function name (or the name inside an ARN), calls it with the payload and answers with the result,
 or with `X-Amz-Function-Error: Unhandled` and `{"errorType", "errorMessage"}` as Lambda does, so Retry
-and Catch see the same error names as in AWS.
+and Catch see the same error names as in AWS. An asynchronous invoke (`X-Amz-Invocation-Type: Event`,
+the state machine's StartSandbox) is answered 202 at once and run on a thread of its own; a failure is
+logged, as Lambda would (no retry here: the next tool call starts the sandbox).
 """
 
 from __future__ import annotations
@@ -47,10 +49,21 @@ def function_name(path_part: str) -> str:
     return name
 
 
+def _invoke_async(name: str, handler: Handler, raw: bytes, running: set[threading.Thread]) -> None:
+    try:
+        handler(json.loads(raw) if raw else {}, None)
+    except Exception as exc:
+        logger.warning("asynchronous task failed", extra={"function": name, "error": type(exc).__name__})
+    finally:
+        running.discard(threading.current_thread())
+
+
 class LambdaInvokeServer:
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.handlers: dict[str, Handler] = {}
         registry = self.handlers
+        self._background: set[threading.Thread] = set()
+        background = self._background
 
         class _Request(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
@@ -65,6 +78,14 @@ class LambdaInvokeServer:
                     return
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
+                if self.headers.get("X-Amz-Invocation-Type") == "Event":
+                    worker = threading.Thread(
+                        target=_invoke_async, args=(name, handler, raw, background), daemon=True
+                    )
+                    background.add(worker)
+                    worker.start()
+                    self._answer(202, None, empty=True)
+                    return
                 try:
                     event = json.loads(raw) if raw else {}
                     result = handler(event, None)
@@ -84,8 +105,10 @@ class LambdaInvokeServer:
                     return
                 self._answer(200, result)
 
-            def _answer(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-                payload = json.dumps(body).encode()
+            def _answer(
+                self, status: int, body: Any, headers: dict[str, str] | None = None, empty: bool = False
+            ) -> None:
+                payload = b"" if empty else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -101,6 +124,11 @@ class LambdaInvokeServer:
         self._server = ThreadingHTTPServer((host, 0), _Request)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="lambda-invoke", daemon=True)
+
+    def busy(self) -> bool:
+        """Whether an asynchronous invocation is still running (tests wait for none before checking
+        that nothing more is written)."""
+        return any(worker.is_alive() for worker in list(self._background))
 
     @property
     def port(self) -> int:

@@ -34,6 +34,9 @@ Parallel branch starting, a task whose frame was torn down) and moto's `set_erro
 so a stopped execution could end FAILED; those late errors are now ignored once the stop is recorded.
 A stop also wakes a waitForTaskToken task (a run waiting for the user), which moto left waiting until
 the task's timeout.
+
+A `lambda:invoke` task's `InvocationType` (`Event`: do not wait for the function) reaches Lambda, as in
+Step Functions; moto 5.2.5 dropped the parameter and invoked synchronously.
 """
 
 from __future__ import annotations
@@ -470,8 +473,19 @@ def make_dynamodb_fast() -> None:
     make_items_serialize_directly()
 
 
+def make_async_invoke_possible() -> None:
+    """Idempotent: a `lambda:invoke` task passes `InvocationType` on, as Step Functions does (moto 5.2.5
+    drops it, so an `Event` invoke, the sandbox's head start, ran synchronously and the run waited)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_lambda as service,
+    )
+
+    service._SUPPORTED_API_PARAM_BINDINGS["invoke"].add("InvocationType")
+
+
 def make_moto_faithful() -> None:
     """Every fix above, once: what the local stack and the test suite start moto with."""
     make_dynamodb_atomic()
     make_dynamodb_fast()
     make_stop_final()
+    make_async_invoke_possible()
