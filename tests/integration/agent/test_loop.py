@@ -59,7 +59,7 @@ def test_a_multi_step_plan_uses_shell_and_file_in_a_real_jailed_sandbox(agent_st
     expected += [("plan", ""), ("message", "assistant"), ("run", "completed"), ("done", "completed")]
     assert without_sandbox(mine) == expected
     sandbox = [e.data["status"] for e in mine if e.type == "sandbox"]
-    assert sandbox == ["provisioning", "ready"]  # started once, in parallel with the plan, then reused
+    assert sandbox == ["provisioning", "ready"]  # started once, ahead of the first step, then reused
 
     results = {e.data["function"]: e.data for e in mine if e.type == "tool" and e.data["status"] == "called"}
     assert results["shell_exec"]["content"]["output"].strip() == "42"
