@@ -11,10 +11,6 @@ ones that answer before any AWS call: health, a missing identity, a task given a
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -26,38 +22,13 @@ import pytest
 
 from riadex.entrypoints.local.lambda_invoke import FunctionError
 from riadex.entrypoints.local.sam_lambda import SamLocalLambda
-from tests.packaging.build import ROOT, build
+from tests.packaging.build import ROOT
+from tests.sam.conftest import PARAMETERS, REQUIRES, SAM, free_port, sam_server
 
-SAM = ROOT / ".tools" / "sam" / "bin" / "sam"
 EVENTS = ROOT / "tests" / "events"
-PARAMETERS = "VpcId=vpc-0local SubnetIds=subnet-0local SandboxImageUri=riadex-sandbox:dev"
 TASKS = ["FailRunFunction", "ApiFunction"]
 
-pytestmark = [
-    pytest.mark.skipif(os.environ.get("RIADEX_SAM_TEST") != "1", reason="make sam-test runs it (README)"),
-    pytest.mark.skipif(shutil.which("podman") is None, reason="needs podman (make system-deps)"),
-    pytest.mark.skipif(os.geteuid() != 0, reason="sam local here needs root (rootful podman)"),
-]
-
-
-@pytest.fixture(scope="module")
-def sam_env() -> dict[str, str]:
-    build()
-    service = ROOT / "sandbox-image" / "podman-service.sh"
-    subprocess.run([str(service), "start"], check=True, timeout=120)
-    env = dict(os.environ, SAM_CLI_TELEMETRY="0")
-    printed = subprocess.run([str(service), "env"], check=True, capture_output=True, text=True).stdout
-    for line in printed.split():
-        key, _, value = line.partition("=")
-        env[key] = value.strip("'\"")
-    subprocess.run([str(ROOT / "sandbox-image" / "build-lambda-base.sh")], check=True, timeout=900, env=env)
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+pytestmark = REQUIRES
 
 
 def _sam(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -89,34 +60,14 @@ def test_sam_local_invoke_the_api_with_the_events(sam_env: dict[str, str], tmp_p
 
 
 @pytest.fixture(scope="module")
-def start_lambda(sam_env: dict[str, str]) -> Iterator[str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [str(SAM), "local", "start-lambda", *TASKS, "--port", str(port), "--warm-containers", "EAGER",
-         "--parameter-overrides", PARAMETERS],
-        cwd=ROOT, env=sam_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
-    )  # fmt: skip
+def start_lambda(sam_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    started = time.monotonic()
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
-        try:
-            httpx.get(url, timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
-        pytest.fail("sam local start-lambda did not listen within 300 s")
-    print(f"start-lambda ready in {time.monotonic() - started:.1f} s")
-    yield url
-    os.killpg(process.pid, signal.SIGINT)
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    log = tmp_path_factory.mktemp("sam") / "start-lambda.log"
+    args = ["start-lambda", *TASKS, "--port", str(port), "--warm-containers", "EAGER"]
+    with sam_server(sam_env, log, *args, "--parameter-overrides", PARAMETERS, probe=url) as ready:
+        print(f"start-lambda ready in {ready:.1f} s")
+        yield url
 
 
 def test_start_lambda_serves_the_tasks_as_the_state_machine_calls_them(start_lambda: str) -> None:
@@ -136,30 +87,11 @@ def test_start_lambda_serves_the_tasks_as_the_state_machine_calls_them(start_lam
     assert "run_id" in str(failed.value)
 
 
-def test_start_api_routes_json_requests(sam_env: dict[str, str]) -> None:
-    port = _free_port()
-    process = subprocess.Popen(
-        [str(SAM), "local", "start-api", "--port", str(port), "--parameter-overrides", PARAMETERS],
-        cwd=ROOT, env=sam_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        base = f"http://127.0.0.1:{port}/api/v1"
-        deadline = time.monotonic() + 300
-        while True:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            try:
-                health = httpx.get(f"{base}/health", timeout=120)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "sam local start-api did not listen within 300 s"
-                time.sleep(0.2)
-        assert health.status_code == 200
-        assert health.json()["data"]["version"]
-    finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+def test_start_api_routes_json_requests(sam_env: dict[str, str], tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/api/v1"
+    args = ["start-api", "--port", str(port), "--parameter-overrides", PARAMETERS]
+    with sam_server(sam_env, tmp_path / "start-api.log", *args, probe=f"{base}/health"):
+        health = httpx.get(f"{base}/health", timeout=120)
+    assert health.status_code == 200
+    assert health.json()["data"]["version"]

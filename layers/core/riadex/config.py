@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     sandbox_workspace_max_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
     """A workspace above this is not saved (the last save that fitted stays; a `sandbox` event says so)."""
     sandbox_image: str = "riadex-sandbox:dev"
+    sandbox_publish_host: str = "127.0.0.1"
+    """The docker backend publishes a sandbox's tool port on this host address and reaches it there."""
     sandbox_cluster: str = "riadex-sandboxes"
     sandbox_task_definition: str = "riadex-sandbox"
     sandbox_container_name: str = "sandbox"
@@ -145,6 +147,9 @@ class Settings(BaseSettings):
     # `sam local start-lambda` (http://127.0.0.1:3001): the state machine's tasks run there, in the built
     # functions, instead of in this process (riadex.entrypoints.local.sam_lambda; README "sam local").
     local_lambda_endpoint: str | None = Field(default=None, alias="LOCAL_LAMBDA_ENDPOINT")
+    local_aws_host: str = Field(default="127.0.0.1", alias="LOCAL_AWS_HOST")
+    """The address the local stack's AWS endpoint (moto) listens on: one of this machine's own, such as
+    podman's bridge gateway, where sam local's function containers reach it (README "sam local")."""
 
     # LLM (docs/api.md). With no LLM_PROVIDER, the first provider that has a key is used, else the offline
     # scripted model. A `*_param` names an SSM parameter (or `secretsmanager:<name>`, or a Secrets Manager

@@ -43,6 +43,7 @@ def build_provider(settings: Settings, secrets: SecretStore | None = None) -> Sa
             start_timeout_seconds=settings.sandbox_start_timeout,
             network=settings.sandbox_network,
             allow_hosts=settings.sandbox_allow_hosts,
+            publish_host=settings.sandbox_publish_host,
         )
     if backend == "fargate":
         from riadex.adapters.aws_clients import lazy_client

@@ -135,7 +135,7 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
         quiet_expected_workflow_failures()
         make_moto_faithful()
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto = ThreadedMotoServer(ip_address=self.settings.local_aws_host, port=0, verbose=False)
         self.moto.start()
         host, port = self.moto.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"

@@ -3,13 +3,13 @@
 Works with a Docker engine or podman's Docker-compatible API. Each container gets memory,
 CPU and pid limits, `init` (tini-like reaping; stops in 0.1 s), no capabilities and no privilege gain,
 labels naming its session and owner, and no environment but the tool server's own: the host's
-variables never reach it. Networking is
-slirp4netns on podman (user-space, leaves no host state; the host's loopback closed unless a
-`host:PORT` is allowed) with the tool port published on 127.0.0.1 only; on a real Docker engine it is
-the default bridge, published the same way. The egress rules (egress.py) travel to the image's
-entry.sh, which loads them with the one extra capability it needs (NET_ADMIN) and drops it before the
-tool server starts; `none` loads rules that let nothing out. Only the secret's SHA-256 reaches the
-container (SANDBOX_SECRET_SHA256): `docker inspect` shows nothing anyone could authenticate with.
+variables never reach it. Networking is slirp4netns on podman (user-space, leaves no host state; the
+host's loopback closed unless a `host:PORT` is allowed) with the tool port published on 127.0.0.1 only
+(SANDBOX_PUBLISH_HOST: another of the host's own addresses); on a real Docker engine it is the default
+bridge, published the same way. The egress rules (egress.py) travel to the image's entry.sh, which
+loads them with the one extra capability it needs (NET_ADMIN) and drops it before the tool server
+starts; `none` loads rules that let nothing out. Only the secret's SHA-256 reaches the container
+(SANDBOX_SECRET_SHA256): `docker inspect` shows nothing anyone could authenticate with.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ class DockerSandboxes:
     network: str = "internet"
     """internet | none | host (egress.py; `host` skips the rules and opens the host's loopback)."""
     allow_hosts: str = ""
+    publish_host: str = "127.0.0.1"
+    """The host address the tool port is published on (and reached at)."""
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> DockerSandboxes:
@@ -120,7 +122,7 @@ class DockerSandboxes:
                 cap_add=[*SERVER_CAPS, *(["NET_ADMIN"] if rules else [])],
                 security_opt=["no-new-privileges"],
                 network_mode=self._network_mode(),
-                ports={f"{self.port}/tcp": ("127.0.0.1", None)},
+                ports={f"{self.port}/tcp": (self.publish_host, None)},
             )
         except (APIError, DockerException) as exc:
             raise Unavailable(f"the sandbox container could not start: {exc}") from None
@@ -144,7 +146,7 @@ class DockerSandboxes:
             container.reload()
             bindings = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(f"{self.port}/tcp")
             if bindings:
-                return f"http://127.0.0.1:{bindings[0]['HostPort']}"
+                return f"http://{self.publish_host}:{bindings[0]['HostPort']}"
             time.sleep(0.05)
         raise Unavailable("the sandbox container's port was not published")
 
