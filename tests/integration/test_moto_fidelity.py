@@ -1,13 +1,19 @@
-"""moto's DynamoDB, made as atomic as DynamoDB (entrypoints/local/moto_fidelity.py): a cancelled
-transaction leaves no trace, even though the whole-table backup moto would take is skipped."""
+"""moto made faithful (entrypoints/local/moto_fidelity.py): a cancelled DynamoDB transaction leaves no
+trace, even though the whole-table backup moto would take is skipped; a StopExecution that arrives
+before the execution has begun stops it."""
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+
+from riadex.entrypoints.local.agent_workflow import configure_moto
 
 TABLE = "fidelity"
 
@@ -257,3 +263,34 @@ def test_items_are_written_out_as_moto_serializes_them(dynamodb: Any) -> None:
         for read in response[1], response[3], response[4]:
             read.pop("ResponseMetadata")
     assert direct == through_moto
+
+
+def test_a_stop_before_the_execution_has_begun_aborts_it(moto_endpoint: str, monkeypatch: Any) -> None:
+    """StopExecution right after StartExecution, before moto's worker thread has begun evaluating (a
+    cancel on a busy machine): Step Functions stops it; moto answered 500 (no environment yet)."""
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    configure_moto(moto_endpoint)  # executions really run (the ASL interpreter), as on the local stack
+    sfn = boto3.client("stepfunctions", endpoint_url=moto_endpoint, region_name="us-east-1")
+    definition = '{"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 30, "End": true}}}'
+    arn = sfn.create_state_machine(
+        name="fidelity-stop", definition=definition, roleArn="arn:aws:iam::123456789012:role/sfn"
+    )["stateMachineArn"]
+    begin = threading.Event()
+    logic = ExecutionWorker._execution_logic
+
+    def held(worker: Any) -> None:
+        begin.wait(30)
+        logic(worker)
+
+    monkeypatch.setattr(ExecutionWorker, "_execution_logic", held)
+    execution = sfn.start_execution(stateMachineArn=arn, name="early")["executionArn"]
+    with ThreadPoolExecutor(1) as pool:
+        stopping = pool.submit(sfn.stop_execution, executionArn=execution, cause="cancelled early")
+        threading.Timer(5, begin.set).start()  # begins while the stop (and its SDK retries) is in flight
+        stopping.result(60)
+    deadline = time.monotonic() + 30
+    while (status := sfn.describe_execution(executionArn=execution)["status"]) == "RUNNING":
+        assert time.monotonic() < deadline, "the stopped execution kept running"
+        time.sleep(0.05)
+    assert status == "ABORTED"

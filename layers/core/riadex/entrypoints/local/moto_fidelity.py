@@ -33,7 +33,9 @@ StopExecution is made final, as in Step Functions: once an execution is stopped 
 Parallel branch starting, a task whose frame was torn down) and moto's `set_error` overwrote the stop,
 so a stopped execution could end FAILED; those late errors are now ignored once the stop is recorded.
 A stop also wakes a waitForTaskToken task (a run waiting for the user), which moto left waiting until
-the task's timeout.
+the task's timeout. A stop that arrives before the execution's worker thread has begun (a cancel right
+after the message, on a busy machine) answered 500 (moto's worker had no environment yet); it now
+waits for the program to begin, then stops it.
 
 A `lambda:invoke` task's `InvocationType` (`Event`: do not wait for the function) reaches Lambda, as in
 Step Functions; moto 5.2.5 dropped the parameter and invoked synchronously.
@@ -48,6 +50,7 @@ import copy
 import functools
 import inspect
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -483,9 +486,33 @@ def make_async_invoke_possible() -> None:
     service._SUPPORTED_API_PARAM_BINDINGS["invoke"].add("InvocationType")
 
 
+STOP_WAITS_FOR_START_SECONDS = 30.0
+
+
+def make_stop_before_start_work() -> None:
+    """Idempotent: StopExecution of an execution whose worker thread has not begun evaluating yet
+    waits for it to begin (Step Functions stops an execution at any moment after StartExecution)."""
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    stop: Any = ExecutionWorker.stop
+    if getattr(stop, "__riadex_stop_waits__", False):
+        return
+
+    def stop_once_begun(worker: Any, *args: Any, **kwargs: Any) -> None:
+        deadline = time.monotonic() + STOP_WAITS_FOR_START_SECONDS
+        # The program has begun once its first state is set (before that, moto ignores a stop).
+        while (worker.env is None or worker.env._program_state is None) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        stop(worker, *args, **kwargs)
+
+    stop_once_begun.__riadex_stop_waits__ = True  # type: ignore[attr-defined]
+    setattr(ExecutionWorker, "stop", stop_once_begun)  # noqa: B010
+
+
 def make_moto_faithful() -> None:
     """Every fix above, once: what the local stack and the test suite start moto with."""
     make_dynamodb_atomic()
     make_dynamodb_fast()
     make_stop_final()
     make_async_invoke_possible()
+    make_stop_before_start_work()
