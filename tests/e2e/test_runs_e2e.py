@@ -22,7 +22,7 @@ def _post(stack: Stack, path: str, auth: dict[str, str], **kwargs: object) -> ht
 
 
 def _wait_status(stack: Stack, auth: dict[str, str], run_id: str, wanted: str) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if httpx.get(f"{stack.base}/api/v1/runs/{run_id}", headers=auth).json()["data"]["status"] == wanted:
             return

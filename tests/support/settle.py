@@ -27,7 +27,7 @@ def unregister(agent: LocalAgent) -> None:
     _AGENTS.pop(agent.arn, None)
 
 
-def settle(state_machine_arn: str | None, run_id: str, timeout: float = 30) -> dict[str, str]:
+def settle(state_machine_arn: str | None, run_id: str, timeout: float = 60) -> dict[str, str]:
     """Wait until the run's executions (`<run_id>` and its continuations `<run_id>-<n>`) have all ended
     and the failed/timed-out/aborted ones are finalized; returns their statuses by name."""
     assert state_machine_arn is not None
