@@ -21,6 +21,8 @@ const state = {
   waits: [], // open question forms
   runsSeen: new Set(), // runs the page has seen events of
   rfb: null,
+  takenOver: false, // the user has taken the sandbox over (POST /takeover until /resume)
+  pauses: [], // open "paused for your takeover" cards
 };
 // What the page has rendered, for tests and debugging: the seqs in order, each once.
 window.riadex = { seqs: [], state };
@@ -291,6 +293,7 @@ function resetView() {
   state.cards.clear();
   state.replies.clear();
   state.waits = [];
+  state.pauses = [];
   state.lastSeq = 0;
   window.riadex.seqs = [];
   setRunStatus(null);
@@ -329,6 +332,7 @@ async function openSession(sid) {
   if (state.sid !== sid) return;
   $("session-title").textContent = session.title || "Untitled session";
   setSandbox(session.sandbox);
+  setTakeover(Boolean(session.takeover));
   if (!state.runStatus && session.active_run_id) setRunStatus("running");
   renderUploads();
   follow(sid);
@@ -395,7 +399,10 @@ function handle(event) {
 const RENDER = {
   run(data) {
     setRunStatus(data.status);
-    if (data.status !== "waiting") closeWaits(data.status === "running" ? "answered" : data.status);
+    if (data.status !== "waiting") {
+      closeWaits(data.status === "running" ? "answered" : data.status);
+      closePauses();
+    }
   },
   message(data) {
     if (data.role === "user") {
@@ -453,12 +460,26 @@ const RENDER = {
     if (data.status !== "calling") finishCard(state.cards.get(data.tool_call_id), data);
   },
   wait(data) {
+    if (data.reason === "takeover") {
+      const card = pausedCard();
+      state.pauses.push(card);
+      $("log").append(card);
+      return;
+    }
     const card = state.cards.get(data.tool_call_id);
     if (card) card.querySelector(".tool-state").textContent = "waiting for your answer";
     $("log").append(questionCard(data));
   },
   sandbox(data) {
     setSandbox(data);
+  },
+  takeover(data) {
+    const started = data.status === "started";
+    let text = started ? "You took the browser over." : "You handed the browser back.";
+    if (!started && data.note) text = `You handed the browser back: “${data.note}”`;
+    $("log").append(el("div", { class: "step-line takeover-line" }, el("span", { text })));
+    setTakeover(started);
+    if (!started) closePauses();
   },
   error(data) {
     $("log").append(
@@ -473,6 +494,7 @@ const RENDER = {
       step.querySelector(".visually-hidden").textContent = ` (${data.status})`;
     }
     closeWaits(data.status);
+    closePauses();
     const usage = data.usage || {};
     const label = { completed: "Completed", failed: "Failed", cancelled: "Cancelled", timed_out: "Timed out" }[data.status] || data.status;
     $("log").append(
@@ -663,6 +685,25 @@ function questionCard(data) {
   return form;
 }
 
+function pausedCard() {
+  const button = el("button", { type: "button", class: "primary", text: "Hand back" });
+  button.addEventListener("click", () => handBack());
+  return el(
+    "div",
+    { class: "card question paused", role: "status" },
+    el("p", { class: "question-text" }, el("span", { class: "q-mark", "aria-hidden": "true", text: "⏸" }), el("span", { text: "Paused: you have control of the browser (Browser tab). Hand it back to let the agent go on." })),
+    el("div", { class: "question-actions" }, button),
+  );
+}
+
+function closePauses() {
+  for (const card of state.pauses) {
+    card.classList.add("closed");
+    for (const button of card.querySelectorAll("button")) button.disabled = true;
+  }
+  state.pauses = [];
+}
+
 function markWait(form, how) {
   form.classList.add("closed");
   for (const control of form.querySelectorAll("textarea, button")) control.disabled = true;
@@ -698,7 +739,8 @@ async function submitComposer(event) {
     // Unless the stream has already shown this run's events (then they set the status).
     if (!state.runsSeen.has(accepted.run_id)) setRunStatus("queued");
   } catch (err) {
-    if (err.status === 409) toast("A run is active in this session: wait for it, answer its question, or press Stop.");
+    if (err.status === 409 && err.data && err.data.takeover) toast("You have taken the browser over: hand it back first (Browser tab).");
+    else if (err.status === 409) toast("A run is active in this session: wait for it, answer its question, or press Stop.");
     else toast(err.message);
   } finally {
     $("send").disabled = false;
@@ -836,7 +878,7 @@ async function connectVnc() {
     const { url } = await state.api.call("GET", `/sessions/${state.sid}/vnc`);
     const { default: RFB } = await import(state.config.novnc || "/vendor/novnc/core/rfb.js");
     const rfb = new RFB($("vnc-screen"), url, { wsProtocols: ["binary"] });
-    rfb.viewOnly = !$("vnc-takeover").checked;
+    rfb.viewOnly = !state.takenOver;
     rfb.scaleViewport = true;
     rfb.background = "#111827";
     rfb.addEventListener("connect", () => (status.textContent = rfb.viewOnly ? "Live (view only)" : "Live (you have control)"));
@@ -859,10 +901,50 @@ function disconnectVnc() {
   if ($("vnc-status")) $("vnc-status").textContent = "";
 }
 
-function toggleTakeover() {
-  if (!state.rfb) return;
-  state.rfb.viewOnly = !$("vnc-takeover").checked;
-  $("vnc-status").textContent = state.rfb.viewOnly ? "Live (view only)" : "Live (you have control)";
+// Taking over pauses the run at its next step (docs/api.md, "Take over"); the mouse and keyboard go to
+// the sandbox only while the server says the sandbox is the user's.
+function setTakeover(on) {
+  state.takenOver = on;
+  $("vnc-takeover").checked = on;
+  $("vnc-handback").hidden = !on;
+  if (state.rfb) {
+    state.rfb.viewOnly = !on;
+    $("vnc-status").textContent = on ? "Live (you have control)" : "Live (view only)";
+  }
+}
+
+async function toggleTakeover() {
+  const box = $("vnc-takeover");
+  if (box.checked === state.takenOver) return;
+  if (!box.checked) return handBack();
+  box.disabled = true;
+  try {
+    const session = await state.api.call("POST", `/sessions/${state.sid}/takeover`, {});
+    setTakeover(Boolean(session.takeover));
+  } catch (err) {
+    setTakeover(state.takenOver);
+    toast(err.message);
+  } finally {
+    box.disabled = false;
+  }
+}
+
+async function handBack() {
+  const box = $("vnc-takeover");
+  const note = $("vnc-note").value.trim();
+  box.disabled = true;
+  try {
+    const session = await state.api.call("POST", `/sessions/${state.sid}/resume`, note ? { note } : {});
+    $("vnc-note").value = "";
+    setTakeover(Boolean(session.takeover));
+  } catch (err) {
+    // 409: not taken over any more (another tab handed it back): show what the server says.
+    if (err.status === 409) setTakeover(false);
+    else setTakeover(state.takenOver);
+    toast(err.message);
+  } finally {
+    box.disabled = false;
+  }
 }
 
 // --- layout ------------------------------------------------------------------------------------
@@ -918,6 +1000,10 @@ function wire() {
   });
   $("vnc-connect").addEventListener("click", connectVnc);
   $("vnc-takeover").addEventListener("change", toggleTakeover);
+  $("vnc-handback").addEventListener("submit", (e) => {
+    e.preventDefault();
+    handBack();
+  });
   window.addEventListener("hashchange", () => state.auth && route());
 }
 

@@ -292,6 +292,44 @@ def test_sessions_are_listed_newest_first_and_deleted(web: Page) -> None:
     assert web.errors == []
 
 
+TAKE_OVER = "Take over (pause the agent, send my mouse and keyboard)"
+
+
+def test_take_over_pauses_the_run_and_hand_back_lets_it_go_on(web: Page, stack: Stack) -> None:
+    page = web.page
+    web.sign_in("Engelbart")
+    sid = web.new_session()
+    web.send("!sleep 3\n!shell echo after-the-takeover")
+    page.locator("article.tool.shell.running").wait_for()
+    page.get_by_role("tab", name="Browser").click()
+    page.get_by_label(TAKE_OVER).check()
+    page.get_by_label("Note for the agent").wait_for()
+    page.get_by_role("tab", name="Chat").click()
+    # The run pauses at its next step: the page shows it from the `wait` event.
+    page.locator(".card.paused", has_text="you have control of the browser").wait_for()
+    page.wait_for_function("document.getElementById('session-status').textContent === 'waiting'")
+    assert page.locator("article.tool.shell").count() == 1
+    web.shot("taken-over")
+    web.send("carry on")
+    page.get_by_text("hand it back first").wait_for()  # a message waits for the hand-back (409)
+    page.get_by_role("tab", name="Browser").click()
+    page.get_by_label("Note for the agent").fill("closed the cookie banner")
+    page.get_by_role("button", name="Hand back").click()
+    page.get_by_role("tab", name="Chat").click()
+    web.wait_done()
+    assert not page.get_by_label(TAKE_OVER).is_checked()
+    assert page.get_by_text("You handed the browser back: “closed the cookie banner”").count() == 1
+    assert "after-the-takeover" in page.locator("article.tool.shell").last.inner_text()
+    assert page.locator(".done.completed").count() == 1
+    assert page.locator(".card.paused.closed").count() == 1
+    events = httpx.get(
+        f"{stack.base}/api/v1/sessions/{sid}", headers={"Authorization": f"Bearer {_token(web)}"}
+    ).json()["data"]["events"]
+    assert [e["data"]["status"] for e in events if e["type"] == "takeover"] == ["started", "ended"]
+    assert [e["data"].get("reason") for e in events if e["type"] == "wait"] == ["takeover"]
+    assert [e for e in web.errors if "409" not in e] == []  # the refused message's 409 is logged
+
+
 LIT_PIXELS = """() => {
   const c = document.querySelector('#vnc-screen canvas');
   if (!c || !c.width || !c.height) return false;
@@ -326,11 +364,13 @@ def test_live_browser_view_only_then_take_over(browser: Any, tmp_path: Path) -> 
             page.wait_for_function(LIT_PIXELS)
             assert page.evaluate("window.riadex.state.rfb.viewOnly") is True
             web.shot("browser-view-only")
-            page.get_by_label("Take over (send my mouse and keyboard)").check()
-            assert page.evaluate("window.riadex.state.rfb.viewOnly") is False
+            # The mouse and keyboard go to the sandbox only once the server has it taken over.
+            page.get_by_label(TAKE_OVER).check()
+            page.wait_for_function("window.riadex.state.rfb.viewOnly === false")
             assert page.locator("#vnc-status").inner_text() == "Live (you have control)"
-            page.get_by_label("Take over (send my mouse and keyboard)").uncheck()
-            assert page.evaluate("window.riadex.state.rfb.viewOnly") is True
+            page.get_by_label(TAKE_OVER).uncheck()
+            page.wait_for_function("window.riadex.state.rfb.viewOnly === true")
+            assert page.get_by_text("You handed the browser back.").count() == 1
             assert web.errors == []
         finally:
             web.close()
