@@ -25,6 +25,7 @@ from tests.integration.agent.events import (
     wait_until,
     without_sandbox,
 )
+from tests.integration.runs.helpers import stream
 from tests.integration.sandbox_server.pages import Site
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.llm_script import Item, Reply, ScriptedToolCall
@@ -135,6 +136,11 @@ def test_a_takeover_pauses_the_run_at_the_next_step_and_resume_goes_on(agent_sta
     assert "took control of the sandbox" in turns[-1]
     assert "I accepted the cookie banner" in turns[-1]
     assert _post(client, auth, f"/sessions/{sid}/resume").status_code == 409  # not taken over any more
+    # A client that dropped just before the takeover resumes exactly: every later seq once, in order.
+    cut = next(e.seq for e in mine if e.type == "takeover") - 1
+    resumed_stream = stream(client, f"{API}/runs/{run_id}/events", auth, **{"Last-Event-ID": str(cut)})
+    assert [int(i) for i, _, _ in resumed_stream] == [e.seq for e in mine if e.seq > cut]
+    assert [kind for _, kind, _ in resumed_stream][:1] == ["takeover"]
 
 
 def _two_shell_steps(body: dict[str, Any]) -> Item:
