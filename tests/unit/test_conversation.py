@@ -198,3 +198,23 @@ def test_older_tool_outputs_shrink_before_anything_is_dropped() -> None:
     assert len(fitted) == len(conversation)
     assert len(fitted[2].content) < 1200
     assert fitted[4].content == "y" * 100
+
+
+def test_a_takeover_handed_back_is_a_user_turn_with_the_note_after_open_calls_results() -> None:
+    built = conversation_from_events(
+        events(
+            message("user", "book it"),
+            calling("c1", command="ls"),
+            ("takeover", {"status": "started", "takeover_id": "tko_1"}),
+            ("takeover", {"status": "ended", "takeover_id": "tko_1", "note": "I logged in"}),
+            called("c1", "a.txt"),
+            ("takeover", {"status": "started", "takeover_id": "tko_2"}),
+            ("wait", {"question": "…", "tool_call_id": None, "reason": "takeover"}),
+            ("takeover", {"status": "ended", "takeover_id": "tko_2"}),
+        )
+    )
+    assert [m.role for m in built] == ["user", "assistant", "tool", "user", "user"]
+    assert built[2].content == "a.txt"  # the call's result stays right after its call
+    assert "took control of the sandbox" in built[3].content
+    assert built[3].content.endswith("The user's note: I logged in")
+    assert built[4].content.endswith("The user left no note.")
