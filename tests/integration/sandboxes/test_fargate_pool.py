@@ -22,13 +22,17 @@ import pytest
 
 from riadex.adapters.dynamodb import tables
 from riadex.adapters.dynamodb.sandbox_pool import DynamoSandboxPool
+from riadex.adapters.dynamodb.sandbox_records import DynamoSandboxRecords
 from riadex.adapters.sandbox.fargate.provider import POOL_STARTED_BY, FargateSandboxes
 from riadex.adapters.tools.gateway import HttpToolGateway
+from riadex.application.sandboxes import Sandboxes
 from riadex.bootstrap import bind_tables
 from riadex.config import Settings
 from riadex.domain import ids
 from riadex.domain.sandboxes import SandboxHandle
+from riadex.entrypoints.scheduled.reaper import reap
 from tests.support.fargate_sim import SimulatedFargate, prepare_ecs, release_ecs
+from tests.unit.sandbox_fakes import FakeSandboxEvents
 
 
 @pytest.fixture
@@ -238,3 +242,14 @@ def test_the_keeper_stops_members_above_the_size(aws: dict[str, Any], sim: Simul
     off = fargate(aws, sim, size=0)
     assert off.maintain() == {"stopped_extra": 1, "started": 0}
     assert running(aws, POOL_STARTED_BY) == set()
+
+
+def test_the_scheduled_reaper_keeps_the_pool(aws: dict[str, Any], sim: SimulatedFargate) -> None:
+    provider = fargate(aws, sim, size=2)
+    sandboxes = Sandboxes(
+        records=DynamoSandboxRecords(), provider=provider, events=FakeSandboxEvents(), tools=HttpToolGateway()
+    )
+    reap(sandboxes, idle_seconds=3600)
+    assert provider.pool_store is not None
+    assert len(provider.pool_store.entries()) == 2
+    assert len(running(aws, POOL_STARTED_BY)) == 2

@@ -40,7 +40,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from riadex.adapters.tools import server
 from riadex.application.sandbox_ports import SandboxPoolStore, SandboxUnreachable
 from riadex.domain import ids
-from riadex.domain.errors import InvalidInput, NotFound, Unavailable
+from riadex.domain.errors import InvalidInput, NotFound, StorageUnavailable, Unavailable
 from riadex.domain.sandboxes import PoolEntry, SandboxHandle
 
 BACKEND = "fargate"
@@ -77,7 +77,11 @@ class FargateSandboxes:
 
     def acquire(self, sandbox_id: str, session_id: str, owner_id: str) -> SandboxHandle:
         if self.pool_size > 0 and self.pool_store is not None:
-            handle = self._claim_from_pool(sandbox_id, session_id, owner_id)
+            try:
+                handle = self._claim_from_pool(sandbox_id, session_id, owner_id)
+            except StorageUnavailable as exc:  # the pool is a shortcut: without it, start a task
+                logger.warning("the warm pool could not be read: %s", exc)
+                handle = None
             if handle is not None:
                 return handle
         secret = secrets.token_urlsafe(32)
@@ -214,7 +218,7 @@ class FargateSandboxes:
                 if not store.take(entry.pool_id):
                     continue
                 if refilling is None:
-                    refilling = beside.submit(self.refill)
+                    refilling = beside.submit(_logged, self.refill)
                 try:
                     handle = self._claim(entry, store.token(entry), sandbox_id)
                 except Unavailable as exc:
@@ -226,7 +230,7 @@ class FargateSandboxes:
                 beside.submit(self._tag, handle.ref, _session_tags(sandbox_id, session_id, owner_id))
                 break
             if handle is None or refilling is None:
-                beside.submit(self.refill)
+                beside.submit(_logged, self.refill)
         return handle
 
     def _claim(self, entry: PoolEntry, token: str, sandbox_id: str) -> SandboxHandle:
@@ -346,6 +350,14 @@ class FargateSandboxes:
             self._stop(entry.ref, f"dropped from the warm pool: {reason}")
         logger.info("dropped a pooled sandbox task: %s", reason, extra={"task": entry.ref})
         return 1
+
+
+def _logged(work: Callable[[], object]) -> None:
+    """Work done beside a claim: its failure is logged, not the claim's (the reaper refills later)."""
+    try:
+        work()
+    except Exception:
+        logger.exception("the warm pool's refill failed")
 
 
 def _sha256(text: str) -> str:
