@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request, WebSocket
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, StreamingResponse
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import FileResponse, StreamingResponse
+from starlette.websockets import WebSocket
 
 from sandbox_server import __version__, files, identity, paths, workspace
 from sandbox_server.activity import Activity
@@ -21,7 +23,8 @@ from sandbox_server.auth import BearerAuth, Credentials, deny_websocket, token_d
 from sandbox_server.browser import Browser
 from sandbox_server.config import Config
 from sandbox_server.display import VirtualDisplay
-from sandbox_server.errors import ToolError, install_error_handlers
+from sandbox_server.errors import EXCEPTION_HANDLERS, ToolError
+from sandbox_server.routing import Routes, body_of, query_flag, query_int, query_text
 from sandbox_server.schemas import (
     BrowserAction,
     Claim,
@@ -100,33 +103,33 @@ class Sandbox:
             await run_in_threadpool(self.display.stop)
 
 
-def create_app(config: Config) -> FastAPI:
+def create_app(config: Config) -> Starlette:
     sandbox = Sandbox(config)
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await sandbox.open()
         try:
             yield
         finally:
             await sandbox.close()
 
-    app = FastAPI(title="Riadex sandbox tool server", version=__version__, lifespan=lifespan)
+    routes = Routes()
+    _health_routes(routes, sandbox)
+    _shell_routes(routes, sandbox)
+    _file_routes(routes, sandbox)
+    _browser_routes(routes, sandbox)
+    _vnc_route(routes, sandbox)
+    _workspace_routes(routes, sandbox)
+    app = Starlette(routes=routes.routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     app.state.sandbox = sandbox
-    install_error_handlers(app)
-    _health_routes(app, sandbox)
-    _shell_routes(app, sandbox)
-    _file_routes(app, sandbox)
-    _browser_routes(app, sandbox)
-    _vnc_route(app, sandbox)
-    _workspace_routes(app, sandbox)
     app.add_middleware(BearerAuth, credentials=sandbox.credentials, activity=sandbox.activity)
     return app
 
 
-def _health_routes(app: FastAPI, sb: Sandbox) -> None:
-    @app.get("/health")
-    async def health() -> dict[str, Any]:
+def _health_routes(routes: Routes, sb: Sandbox) -> None:
+    @routes.get("/health")
+    async def health(_: Request) -> dict[str, Any]:
         return ok(
             {
                 "status": "ok",
@@ -141,9 +144,10 @@ def _health_routes(app: FastAPI, sb: Sandbox) -> None:
             }
         )
 
-    @app.post("/claim")
-    async def claim(body: Claim, request: Request) -> dict[str, Any]:
+    @routes.post("/claim")
+    async def claim(request: Request) -> dict[str, Any]:
         """A pooled server becomes a session's: its secret in, the pool token out (auth.py)."""
+        body = await body_of(request, Claim)
         presented = token_digest(request.scope) or b""
         if not sb.credentials.claim(presented, bytes.fromhex(body.secret_sha256)):
             raise ToolError(409, "already_claimed", "this sandbox already belongs to a session")
@@ -151,8 +155,8 @@ def _health_routes(app: FastAPI, sb: Sandbox) -> None:
         return ok({"claimed": True})
 
 
-def _shell_routes(app: FastAPI, sb: Sandbox) -> None:
-    @app.post("/shell/exec")
+def _shell_routes(routes: Routes, sb: Sandbox) -> None:
+    @routes.post("/shell/exec", ShellExec)
     async def shell_exec(body: ShellExec) -> dict[str, Any]:
         session = sb.shells.get_or_create(body.session_id)
         exec_dir = sb.path(body.exec_dir, body.allow_outside) if body.exec_dir else None
@@ -161,24 +165,24 @@ def _shell_routes(app: FastAPI, sb: Sandbox) -> None:
             await session.wait(body.timeout)
         return ok(session.result())
 
-    @app.post("/shell/view")
+    @routes.post("/shell/view", ShellRef)
     async def shell_view(body: ShellRef) -> dict[str, Any]:
         return ok(sb.shells.get(body.session_id).view())
 
-    @app.post("/shell/wait")
+    @routes.post("/shell/wait", ShellWait)
     async def shell_wait(body: ShellWait) -> dict[str, Any]:
         session = sb.shells.get(body.session_id)
         await session.wait(body.timeout)
         return ok(session.result())
 
-    @app.post("/shell/write")
+    @routes.post("/shell/write", ShellWrite)
     async def shell_write(body: ShellWrite) -> dict[str, Any]:
         session = sb.shells.get(body.session_id)
         await session.write(body.input + ("\n" if body.press_enter else ""))
         await session.wait(0.1)
         return ok(session.result())
 
-    @app.post("/shell/kill")
+    @routes.post("/shell/kill", ShellRef)
     async def shell_kill(body: ShellRef) -> dict[str, Any]:
         session = sb.shells.get(body.session_id)
         await session.kill()
@@ -186,15 +190,15 @@ def _shell_routes(app: FastAPI, sb: Sandbox) -> None:
         return ok({k: result[k] for k in ("session_id", "status", "exit_code")})
 
 
-def _file_routes(app: FastAPI, sb: Sandbox) -> None:
+def _file_routes(routes: Routes, sb: Sandbox) -> None:
     cap = sb.config.max_output
 
-    @app.post("/file/read")
+    @routes.post("/file/read", FileRead)
     def file_read(body: FileRead) -> dict[str, Any]:
         path = sb.path(body.file, body.allow_outside)
         return ok(files.read(path, body.start_line, body.end_line, body.sudo, cap))
 
-    @app.post("/file/write")
+    @routes.post("/file/write", FileWrite)
     def file_write(body: FileWrite) -> dict[str, Any]:
         path = sb.path(body.file, body.allow_outside)
         created = [*identity.missing_parents(path), path]
@@ -202,16 +206,16 @@ def _file_routes(app: FastAPI, sb: Sandbox) -> None:
         identity.hand_over(created, sb.config.run_as, sb.config.workspace)
         return ok(result)
 
-    @app.post("/file/replace")
+    @routes.post("/file/replace", FileReplace)
     def file_replace(body: FileReplace) -> dict[str, Any]:
         return ok(files.replace(sb.path(body.file, body.allow_outside), body.old_str, body.new_str))
 
-    @app.post("/file/find")
+    @routes.post("/file/find", FileFind)
     def file_find(body: FileFind) -> dict[str, Any]:
         confine = None if body.allow_outside else sb.config.workspace
         return ok(files.find(sb.path(body.path, body.allow_outside), body.glob, confine))
 
-    @app.post("/file/search")
+    @routes.post("/file/search", FileSearch)
     def file_search(body: FileSearch) -> dict[str, Any]:
         if (body.file is None) == (body.path is None):
             raise ToolError(400, "invalid_input", "give exactly one of 'file' or 'path'")
@@ -219,7 +223,7 @@ def _file_routes(app: FastAPI, sb: Sandbox) -> None:
         confine = None if body.allow_outside else sb.config.workspace
         return ok(files.search(target, body.regex, body.glob, confine))
 
-    @app.post("/file/upload")
+    @routes.post("/file/upload")
     async def file_upload(request: Request) -> dict[str, Any]:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > sb.config.max_upload + 64 * 1024:
@@ -248,9 +252,9 @@ def _file_routes(app: FastAPI, sb: Sandbox) -> None:
         finally:
             await form.close()
 
-    @app.get("/file/download")
-    def file_download(file: str, allow_outside: bool = False) -> FileResponse:
-        path = sb.path(file, allow_outside)
+    @routes.get("/file/download")
+    def file_download(request: Request) -> FileResponse:
+        path = sb.path(query_text(request, "file"), query_flag(request, "allow_outside"))
         with files.os_errors(path):
             if path.is_dir():
                 raise ToolError(400, "not_a_file", f"{path} is a directory")
@@ -279,7 +283,7 @@ def _save_upload(upload: UploadFile, path: Path, limit: int) -> int:
         return size
 
 
-def _browser_routes(app: FastAPI, sb: Sandbox) -> None:
+def _browser_routes(routes: Routes, sb: Sandbox) -> None:
     async def act(body: BrowserAction, action: Any, script: bool = False, screenshot: bool = False) -> Any:
         browser = sb.need_browser()
 
@@ -304,7 +308,7 @@ def _browser_routes(app: FastAPI, sb: Sandbox) -> None:
             raise ToolError(400, "invalid_input", "give 'index' or both 'coordinate_x' and 'coordinate_y'")
         return None
 
-    @app.post("/browser/navigate")
+    @routes.post("/browser/navigate", Navigate)
     async def navigate(body: Navigate) -> dict[str, Any]:
         async def go(page: Page) -> None:
             from playwright.async_api import Error as PlaywrightError
@@ -320,15 +324,15 @@ def _browser_routes(app: FastAPI, sb: Sandbox) -> None:
 
         return await act(body, go)  # type: ignore[no-any-return]
 
-    @app.post("/browser/view")
+    @routes.post("/browser/view", BrowserAction)
     async def view(body: BrowserAction) -> dict[str, Any]:
         return await act(body, None)  # type: ignore[no-any-return]
 
-    @app.post("/browser/screenshot")
+    @routes.post("/browser/screenshot", Screenshot)
     async def screenshot(body: Screenshot) -> dict[str, Any]:
         return await act(body, None, screenshot=True)  # type: ignore[no-any-return]
 
-    @app.post("/browser/click")
+    @routes.post("/browser/click", Click)
     async def click(body: Click) -> dict[str, Any]:
         async def do(page: Page) -> None:
             target = await point_or_index(page, body)
@@ -340,7 +344,7 @@ def _browser_routes(app: FastAPI, sb: Sandbox) -> None:
 
         return await act(body, do)  # type: ignore[no-any-return]
 
-    @app.post("/browser/input")
+    @routes.post("/browser/input", Input)
     async def input_text(body: Input) -> dict[str, Any]:
         async def do(page: Page) -> None:
             target = await point_or_index(page, body)
@@ -358,21 +362,21 @@ def _browser_routes(app: FastAPI, sb: Sandbox) -> None:
 
         return await act(body, do)  # type: ignore[no-any-return]
 
-    @app.post("/browser/move_mouse")
+    @routes.post("/browser/move_mouse", MoveMouse)
     async def move_mouse(body: MoveMouse) -> dict[str, Any]:
         async def do(page: Page) -> None:
             await page.mouse.move(body.coordinate_x, body.coordinate_y)
 
         return await act(body, do)  # type: ignore[no-any-return]
 
-    @app.post("/browser/press_key")
+    @routes.post("/browser/press_key", PressKey)
     async def press_key(body: PressKey) -> dict[str, Any]:
         async def do(page: Page) -> None:
             await page.keyboard.press(body.key)
 
         return await act(body, do)  # type: ignore[no-any-return]
 
-    @app.post("/browser/select_option")
+    @routes.post("/browser/select_option", SelectOption)
     async def select_option(body: SelectOption) -> dict[str, Any]:
         async def do(page: Page) -> None:
             target = await sb.need_browser().element(page, body.index)
@@ -383,7 +387,7 @@ def _browser_routes(app: FastAPI, sb: Sandbox) -> None:
 
         return await act(body, do)  # type: ignore[no-any-return]
 
-    @app.post("/browser/scroll_up")
+    @routes.post("/browser/scroll_up", ScrollUp)
     async def scroll_up(body: ScrollUp) -> dict[str, Any]:
         async def do(page: Page) -> None:
             script = "window.scrollTo(0, 0)" if body.to_top else "window.scrollBy(0, -window.innerHeight)"
@@ -391,7 +395,7 @@ def _browser_routes(app: FastAPI, sb: Sandbox) -> None:
 
         return await act(body, do)  # type: ignore[no-any-return]
 
-    @app.post("/browser/scroll_down")
+    @routes.post("/browser/scroll_down", ScrollDown)
     async def scroll_down(body: ScrollDown) -> dict[str, Any]:
         async def do(page: Page) -> None:
             script = (
@@ -403,7 +407,7 @@ def _browser_routes(app: FastAPI, sb: Sandbox) -> None:
 
         return await act(body, do)  # type: ignore[no-any-return]
 
-    @app.post("/browser/console_exec")
+    @routes.post("/browser/console_exec", ConsoleExec)
     async def console_exec(body: ConsoleExec) -> dict[str, Any]:
         from sandbox_server.browser import EXEC_JS
 
@@ -412,14 +416,14 @@ def _browser_routes(app: FastAPI, sb: Sandbox) -> None:
 
         return await act(body, do, script=True)  # type: ignore[no-any-return]
 
-    @app.post("/browser/console_view")
+    @routes.post("/browser/console_view", ConsoleView)
     async def console_view(body: ConsoleView) -> dict[str, Any]:
         browser = sb.need_browser()
         logs = list(browser.console)[-body.max_lines :]
         return ok({"logs": logs})
 
-    @app.post("/browser/stop")
-    async def stop() -> dict[str, Any]:
+    @routes.post("/browser/stop")
+    async def stop(_: Request) -> dict[str, Any]:
         return ok({"stopped": await sb.need_browser().stop()})
 
 
@@ -429,8 +433,8 @@ def _point(body: Click) -> tuple[float, float]:
     return body.coordinate_x, body.coordinate_y
 
 
-def _vnc_route(app: FastAPI, sb: Sandbox) -> None:
-    @app.websocket("/vnc")
+def _vnc_route(routes: Routes, sb: Sandbox) -> None:
+    @routes.websocket("/vnc")
     async def vnc(websocket: WebSocket) -> None:
         if sb.display is None or sb.display.rfb_port is None:
             await deny_websocket(
@@ -445,16 +449,16 @@ def _vnc_route(app: FastAPI, sb: Sandbox) -> None:
         await bridge(websocket, sb.display.rfb_port, sb.activity.touch)
 
 
-def _workspace_routes(app: FastAPI, sb: Sandbox) -> None:
+def _workspace_routes(routes: Routes, sb: Sandbox) -> None:
     """The workspace as one archive, for the control plane to save and restore (workspace.py)."""
 
-    @app.get("/workspace/stamp")
-    def workspace_stamp() -> dict[str, Any]:
+    @routes.get("/workspace/stamp")
+    def workspace_stamp(_: Request) -> dict[str, Any]:
         return ok(workspace.stamp(sb.config.workspace))
 
-    @app.get("/workspace/archive")
-    def workspace_archive(max_bytes: int = 1 << 62) -> StreamingResponse:
-        data, made = workspace.archive(sb.config.workspace, max_bytes)
+    @routes.get("/workspace/archive")
+    def workspace_archive(request: Request) -> StreamingResponse:
+        data, made = workspace.archive(sb.config.workspace, query_int(request, "max_bytes", 1 << 62))
 
         def chunks() -> Any:
             with data:
@@ -464,7 +468,7 @@ def _workspace_routes(app: FastAPI, sb: Sandbox) -> None:
         headers = {"X-Workspace-Stamp": made["stamp"], "X-Workspace-Bytes": str(made["bytes"])}
         return StreamingResponse(chunks(), media_type="application/gzip", headers=headers)
 
-    @app.put("/workspace/archive")
+    @routes.put("/workspace/archive")
     async def workspace_restore(request: Request) -> dict[str, Any]:
         with tempfile.SpooledTemporaryFile(max_size=workspace.SPOOL_BYTES) as spool:
             async for chunk in request.stream():

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Body(BaseModel):
-    pass
+    # Each model's validator is built on its first use, not at import: an idle sandbox that never
+    # sees a browser call never pays for the browser's models (docs/sandboxes.md).
+    model_config = ConfigDict(defer_build=True)
 
 
 class Claim(Body):

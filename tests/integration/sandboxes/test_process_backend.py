@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from riadex.adapters.sandbox.process import footprint
 from riadex.adapters.sandbox.process.provider import NO_JAIL_WARNING
 from riadex.adapters.tools.gateway import HttpToolGateway
 from riadex.domain import ids
@@ -122,3 +123,32 @@ def test_without_bubblewrap_the_jail_fails_closed_naming_the_package(
     assert "bubblewrap" in refused.value.message
     assert "SANDBOX_JAIL=none" in refused.value.message
     assert not any((tmp_path / "nojail").glob("*/run/*"))  # nothing was started
+
+
+IDLE_CEILING_MIB = 30
+
+
+@pytest.mark.skipif(
+    shutil.which("bwrap") is None,
+    reason="an idle jailed sandbox's memory needs bubblewrap: apt-get install bubblewrap",
+)
+def test_an_idle_sandbox_costs_at_most_30_mib(server_dir: Path, tmp_path: Path) -> None:
+    """Every process of an idle jailed sandbox (bubblewrap, the tool server and, with the internet, its
+    slirp4netns uplink), their proportional set size summed (docs/sandboxes.md): fresh, and idle again
+    after a shell command and a file write."""
+    network = "internet" if shutil.which("slirp4netns") else "none"
+    provider = process_sandboxes(server_dir, tmp_path / "sandboxes", network=network)
+    handle = provider.acquire(ids.new_id("sbx"), ids.new_id("ses"), ids.new_id("usr"))
+    try:
+        fresh = provider.footprint(handle)
+        assert fresh is not None
+        assert fresh.processes >= 3  # bubblewrap (two) and the tool server, at least
+        assert fresh.pss <= IDLE_CEILING_MIB * footprint.MIB, fresh.mib()
+        assert shell(handle, "echo used").strip() == "used"
+        tools.call(handle, "file_write", {"file": "a.txt", "content": "x"})
+        used = provider.footprint(handle)
+        assert used is not None
+        assert used.pss <= IDLE_CEILING_MIB * footprint.MIB, used.mib()
+    finally:
+        provider.release(handle)
+    assert provider.footprint(handle) is None

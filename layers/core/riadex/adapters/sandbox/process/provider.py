@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import IO
 
 from riadex.adapters.sandbox import egress
-from riadex.adapters.sandbox.process import limits
+from riadex.adapters.sandbox.process import footprint, limits
 from riadex.adapters.sandbox.process.host_relay import HostRelays
 from riadex.adapters.tools import server
 from riadex.domain.errors import Unavailable
@@ -260,6 +260,16 @@ class ProcessSandboxes:
 
     def release(self, handle: SandboxHandle) -> None:
         self._stop(handle.sandbox_id)
+
+    def footprint(self, handle: SandboxHandle) -> footprint.Footprint | None:
+        """The sandbox's memory, every process of it and its uplink (footprint.py); None if not ours."""
+        child = _CHILDREN.get(handle.sandbox_id)
+        if child is None:
+            return None
+        pids = footprint.descendants(child.process.pid)
+        if child.uplink is not None:
+            pids.append(child.uplink.process.pid)
+        return footprint.measure(pids)
 
     def release_all(self) -> None:
         """Stop every sandbox of this root, whichever instance started it (shutdown, test teardown)."""
