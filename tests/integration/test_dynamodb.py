@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -131,3 +132,41 @@ def test_a_run_conversation_snapshot_lives_in_the_run_item_or_in_s3_when_large(c
     assert item.conversation_ref == f"runs/{run.run_id}/conversation.json.z"
     assert store.load(run.run_id) == large
     store.save(ids.new_id("run"), small)  # a run that is gone: nothing written, no error
+
+
+def test_appends_read_the_head_only_when_another_writer_moved_it(container: Container) -> None:
+    """Each log tries the head it last saw (its own last append, its last read to the end) before
+    reading the session: a task's appends in a row cost one TransactWriteItems each, and a writer that
+    moved the head meanwhile costs the other one failed transaction and a read, never a gap."""
+    from riadex.adapters.dynamodb.tables import SessionItem
+
+    session = _session("usr_a", 0, "heads")
+    DynamoSessionRepository().add(session)
+    sid = session.session_id
+    calls: list[str] = []
+
+    def count(model: Any, params: dict[str, Any], **_: Any) -> None:
+        if model.name == "TransactWriteItems" or params.get("TableName") == SessionItem.Meta.table_name:
+            calls.append(model.name)
+
+    clients = {id(c): c for c in (m._get_connection().connection.client for m in (SessionItem, EventItem))}
+    for client in clients.values():
+        client.meta.events.register("provide-client-params.dynamodb.*", count, unique_id="heads-test")
+    try:
+        first, second = DynamoEventLog(), DynamoEventLog()
+        seqs = [first.append(sid, "file", {}, key=f"a/{n}").seq for n in range(3)]
+        assert calls == ["GetItem", "TransactWriteItems", "TransactWriteItems", "TransactWriteItems"]
+        calls.clear()
+        seqs += [second.append(sid, "file", {}, key=f"b/{n}").seq for n in range(2)]
+        seqs += [first.append(sid, "file", {}, key=f"a/{n}").seq for n in range(3, 5)]
+        # second reads once; first's known head (3) is stale: one failed transaction, one read
+        assert calls == ["GetItem"] + ["TransactWriteItems"] * 3 + ["GetItem"] + ["TransactWriteItems"] * 2
+        calls.clear()
+        assert [e.seq for e in second.read(sid, 4, None)] == [5, 6, 7]  # a read to the end
+        second.append(sid, "file", {}, key="b/2")
+        assert calls == ["TransactWriteItems"]
+        assert seqs == [1, 2, 3, 4, 5, 6, 7]
+        assert [e.seq for e in first.read(sid, 0, None)] == list(range(1, 9))
+    finally:
+        for client in clients.values():
+            client.meta.events.unregister("provide-client-params.dynamodb.*", unique_id="heads-test")

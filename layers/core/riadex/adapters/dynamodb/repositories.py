@@ -168,15 +168,34 @@ class DynamoEventLog:
     worker's write, a check that its run is still open. All or nothing, so there is never a gap, never
     a seq used twice and never a key stored twice; a writer that loses a race reads the head again and
     retries (jittered), and a writer whose key is taken gets back the event stored under it.
+
+    The head is read (GetItem) only when this log does not know it: the seq of its own last append, or
+    the last seq of its last read to the end, is tried first — a task writes several events in a row,
+    after reading the log. Another writer having moved the head since fails the transaction's condition,
+    and the head is then read.
     """
+
+    MAX_KNOWN_HEADS = 4096
 
     def __init__(self, retention_days: int = 30, max_attempts: int = 200) -> None:
         self.retention = timedelta(days=retention_days)
         self.max_attempts = max_attempts
+        self._heads: dict[str, int] = {}
 
     def read(self, session_id: str, after: int, limit: int | None, *, consistent: bool = True) -> list[Event]:
         query = EventItem.query(session_id, EventItem.seq > after, consistent_read=consistent, limit=limit)
-        return [_event_from_item(item) for item in query]
+        events = [_event_from_item(item) for item in query]
+        if events and consistent and (limit is None or len(events) < limit):
+            self._known_head(session_id, events[-1].seq)
+        return events
+
+    def _known_head(self, session_id: str, seq: int | None) -> None:
+        if seq is None:
+            self._heads.pop(session_id, None)
+            return
+        if len(self._heads) >= self.MAX_KNOWN_HEADS:
+            self._heads.clear()
+        self._heads[session_id] = seq
 
     def append(
         self,
@@ -192,14 +211,19 @@ class DynamoEventLog:
         if while_run_open and run_id is None:
             raise ValueError("while_run_open needs a run_id")
         key_seq = _key_seq(key)
+        known = None if to_active_run else self._heads.get(session_id)
         for attempt in range(self.max_attempts):
-            try:
-                session = SessionItem.get(
-                    session_id, consistent_read=True, attributes_to_get=["last_seq", "active_run_id"]
-                )
-            except DoesNotExist:
-                raise NotFound("session not found") from None
-            head = int(session.last_seq)
+            guessed = known is not None
+            if known is not None:
+                head, known = known, None
+            else:
+                try:
+                    session = SessionItem.get(
+                        session_id, consistent_read=True, attributes_to_get=["last_seq", "active_run_id"]
+                    )
+                except DoesNotExist:
+                    raise NotFound("session not found") from None
+                head = int(session.last_seq)
             session_condition = SessionItem.last_seq == head
             if to_active_run:
                 # The session's active run, unless its done is stored (it is released only after it);
@@ -254,6 +278,7 @@ class DynamoEventLog:
                         actions=[SessionItem.last_seq.set(event.seq)],
                         condition=session_condition,
                     )
+                self._known_head(session_id, event.seq)
                 return event
             except TransactWriteError as exc:
                 codes = [reason.code if reason else None for reason in exc.cancellation_reasons]
@@ -267,6 +292,8 @@ class DynamoEventLog:
                     raise RunNotOpen("the run is no longer open") from None
                 if not codes:
                     raise
+                if guessed:
+                    continue  # the head moved since this log saw it: read it
                 # Another writer took this seq (or the transaction conflicted): back off, read again.
                 time.sleep(random.uniform(0.0, min(0.002 * (attempt + 1), 0.05)))  # noqa: S311
         raise RuntimeError(f"could not append to {session_id} after {self.max_attempts} attempts")
@@ -279,6 +306,7 @@ class DynamoEventLog:
             return None
 
     def delete_all(self, session_id: str) -> None:
+        self._known_head(session_id, None)
         for partition in (session_id, _keys_partition(session_id)):
             keys = EventItem.query(partition, attributes_to_get=["session_id", "seq"])
             with EventItem.batch_write() as batch:
