@@ -288,8 +288,10 @@ def _browser_routes(routes: Routes, sb: Sandbox) -> None:
         browser = sb.need_browser()
 
         async def run(page: Page) -> dict[str, Any]:
-            extra = await action(page) if action is not None else None
+            extra = None
             if action is not None:
+                await browser.expect_tab(page)
+                extra = await action(page)
                 await browser.settle(page)
             current = browser.page or page
             state = await browser.snapshot(

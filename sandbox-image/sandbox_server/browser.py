@@ -84,6 +84,36 @@ SNAPSHOT_JS = """
 }
 """
 
+# Before an action: notes in the page whether the action opens a new tab (a followed link or a form
+# with a target other than the page itself, window.open); TAB_OPENED_JS reads the note afterwards. The
+# listeners are on window, so they see an event after the page's own handlers (defaultPrevented).
+ARM_TAB_JS = """
+() => {
+  const note = (window.__riadexTab = window.__riadexTab || {opened: false, armed: false});
+  note.opened = false;
+  if (note.armed) return;
+  note.armed = true;
+  const elsewhere = (target) => !!target && !['_self', '_parent', '_top'].includes(target.toLowerCase());
+  const open = window.open;
+  window.open = function (...args) {
+    note.opened = true;
+    return open.apply(this, args);
+  };
+  window.addEventListener('click', (e) => {
+    const link = e.target instanceof Element ? e.target.closest('a[href], area[href]') : null;
+    if (link && !e.defaultPrevented && elsewhere(link.target)) note.opened = true;
+  });
+  window.addEventListener('submit', (e) => {
+    const form = e.target;
+    if (!e.defaultPrevented && elsewhere((e.submitter && e.submitter.formTarget) || form.target)) {
+      note.opened = true;
+    }
+  });
+}
+"""
+TAB_OPENED_JS = "() => !!(window.__riadexTab && window.__riadexTab.opened)"
+NEW_TAB_TIMEOUT_S = 10.0
+
 # Runs statements or an expression (indirect eval gives the completion value), awaits promises, and
 # returns something JSON-able.
 EXEC_JS = """
@@ -113,6 +143,8 @@ class Browser:
         self._current: asyncio.Task[Any] | None = None
         self._current_is_script = False
         self._stopped: asyncio.Task[Any] | None = None
+        self._adopted = asyncio.Event()
+        """Set when a tab the page opened has become the current page."""
         self.console: deque[dict[str, str]] = deque(maxlen=1000)
 
     @property
@@ -166,7 +198,12 @@ class Browser:
 
     def _adopt(self, page: Page) -> None:
         """A tab opened by a click (target=_blank, window.open) becomes the current page."""
-        asyncio.get_running_loop().create_task(self._use(page))
+
+        async def use() -> None:
+            await self._use(page)
+            self._adopted.set()
+
+        asyncio.get_running_loop().create_task(use())
 
     async def _use(self, page: Page) -> None:
         if self._page is page:
@@ -303,11 +340,26 @@ class Browser:
             )
         return locator.first
 
-    async def settle(self, page: Page) -> None:
-        """Give a navigation a click may have started the chance to commit before the snapshot."""
+    async def expect_tab(self, page: Page) -> None:
+        """Before an action: note whether it opens a new tab (settle then waits for that tab)."""
         from playwright.async_api import Error as PlaywrightError
 
-        await asyncio.sleep(0.05)
+        self._adopted.clear()
+        with contextlib.suppress(PlaywrightError):
+            await page.evaluate(ARM_TAB_JS)
+
+    async def settle(self, page: Page) -> None:
+        """After an action: the tab it opened has become the current page (Playwright's context `page`
+        event, adopted), and the current page has loaded. Playwright's own actions already wait for a
+        navigation they start in the same page to begin."""
+        from playwright.async_api import Error as PlaywrightError
+
+        opened = False
+        with contextlib.suppress(PlaywrightError):  # the page navigated away: no tab was opened
+            opened = bool(await page.evaluate(TAB_OPENED_JS))
+        if opened:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._adopted.wait(), NEW_TAB_TIMEOUT_S)
         with contextlib.suppress(PlaywrightError):
             await page.wait_for_load_state("load", timeout=5000)
         if self._page is not None and self._page is not page:

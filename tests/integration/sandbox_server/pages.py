@@ -12,6 +12,7 @@ INDEX = """<!doctype html>
 <h1>Welcome to the test page</h1>
 <a href="/second">Second page</a>
 <a href="/second" target="_blank">Open in new tab</a>
+<button onclick="window.open('/second')">Open by script</button>
 <label>Name <input id="name" placeholder="your name"></label>
 <button id="greet" onclick="document.getElementById('out').textContent = 'Hello, ' +
   document.getElementById('name').value">Greet</button>
