@@ -38,7 +38,9 @@ def sam_env() -> dict[str, str]:
     build()
     env = dict(os.environ, SAM_CLI_TELEMETRY="0", RIADEX_PODMAN_DIR=PODMAN_DIR)
     subprocess.run([str(PODMAN_SERVICE), "start"], check=True, timeout=120, env=env)
-    printed = subprocess.run([str(PODMAN_SERVICE), "env"], check=True, capture_output=True, text=True).stdout
+    printed = subprocess.run(
+        [str(PODMAN_SERVICE), "env"], env=env, check=True, capture_output=True, text=True
+    ).stdout
     for line in printed.split():
         key, _, value = line.partition("=")
         env[key] = value.strip("'\"")

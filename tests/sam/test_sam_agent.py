@@ -29,7 +29,8 @@ from httpx_sse import connect_sse
 from samtranslator.yaml_helper import yaml_parse
 
 from riadex.config import Settings
-from riadex.entrypoints.local.agent_workflow import FINALIZER, TASK_FUNCTIONS, state_machine_arn
+from riadex.entrypoints.local.agent_workflow import state_machine_arn
+from riadex.entrypoints.local.functions import FINALIZER, read_template
 from riadex.entrypoints.local.sam_lambda import logical_id
 from riadex.entrypoints.local.stack import STATE_MACHINE_NAME
 from tests.e2e.stack import Stack, running_stack
@@ -39,7 +40,7 @@ from tests.support.invariants import check_run
 
 pytestmark = REQUIRES
 
-FUNCTIONS = [logical_id(name) for name in [*TASK_FUNCTIONS.values(), FINALIZER]]
+FUNCTIONS = [logical_id(name) for name in [*read_template().tasks.values(), FINALIZER]]
 # Declared for sam local only (the deployed template has none of them): where AWS and the sandboxes are.
 LOCAL_ONLY = ("AWS_ENDPOINT_URL", "DYNAMODB_ENDPOINT", "DOCKER_HOST", "SANDBOX_PUBLISH_HOST")
 SANDBOX_IMAGE = "riadex-sandbox:dev"
