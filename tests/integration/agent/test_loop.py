@@ -266,6 +266,28 @@ def test_ask_user_waits_and_the_next_message_resumes_the_run(agent_stack: AgentF
     assert "blue" in mine[-3].data["content"]  # the summary reports the answer as the ask's result
 
 
+def test_cancel_while_waiting_for_an_answer_ends_the_run_and_its_execution(agent_stack: AgentFactory) -> None:
+    """The stop reaches an execution paused on AskUser's task token (wait_for_done waits for the
+    execution's end: it used to stay RUNNING locally until the ask's timeout, a day)."""
+    container, client = agent_stack()
+    auth = new_user(client)
+    sid = new_session(client, auth)
+    run_id = send(client, auth, sid, "!ask Which?")["run_id"]
+    wait_until(container, sid, lambda es: any(e.type == "run" and e.data["status"] == "waiting" for e in es))
+    assert client.post(f"/api/v1/runs/{run_id}/cancel", headers=auth).json()["data"]["status"] == "cancelled"
+    mine = check_invariants(wait_for_done(container, sid, run_id), run_id)
+    assert without_sandbox(mine)[-8:] == [
+        ("wait", ""),
+        ("run", "waiting"),
+        ("run", "cancelling"),
+        ("tool", "message_ask_user:failed"),
+        ("step", "failed"),
+        ("plan", ""),
+        ("run", "cancelled"),
+        ("done", "cancelled"),
+    ]
+
+
 def test_a_wait_that_expires_ends_timed_out(agent_stack: AgentFactory) -> None:
     container, client = agent_stack(run_ask_timeout_seconds=1)
     auth = new_user(client)
