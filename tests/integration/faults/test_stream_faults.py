@@ -50,6 +50,11 @@ def served(moto_endpoint: str) -> Iterator[tuple[Container, str]]:
 
 
 STREAM_CONTROL = ("reconnect", "resync")
+FRESH_CONNECTIONS = httpx.Limits(max_keepalive_connections=0)
+"""Each (re)connect on a new connection, as EventSource does: a stream the server ended leaves its
+connection idle in the pool, and a reconnect sent on it as the server's keep-alive timeout closes it
+fails with ReadError (seen with 200 clients on one loaded core: the streams ran into
+stream_max_seconds while the others connected, and their reconnects raced uvicorn's 5 s timeout)."""
 
 
 def _event(sse: ServerSentEvent) -> bool:
@@ -85,7 +90,7 @@ def test_a_client_that_drops_after_every_event_and_resumes_misses_nothing(
     got: list[int] = []
     reconnects = 0
     deadline = time.monotonic() + 120
-    with httpx.Client(timeout=30) as client:
+    with httpx.Client(timeout=30, limits=FRESH_CONNECTIONS) as client:
         while len(got) < total:
             assert time.monotonic() < deadline, f"stalled at {len(got)} after {reconnects} reconnects"
             headers = {**auth, **({"Last-Event-ID": str(got[-1])} if got else {})}
@@ -110,7 +115,7 @@ def test_a_slow_reader_gets_everything_and_does_not_hold_back_a_fast_one(
     slow: list[int] = []
 
     def read(into: list[int], pause: float) -> None:
-        with httpx.Client(timeout=60) as client:
+        with httpx.Client(timeout=60, limits=FRESH_CONNECTIONS) as client:
             while len(into) < total:  # resuming when the server ends the stream (stream_max_seconds)
                 headers = {**auth, **({"Last-Event-ID": str(into[-1])} if into else {})}
                 with connect_sse(client, "GET", f"{base}/sessions/{sid}/events", headers=headers) as source:
@@ -163,7 +168,9 @@ def test_200_clients_on_one_session_each_get_every_event_once(served: tuple[Cont
         return seen
 
     async def main() -> list[Any]:
-        limits = httpx.Limits(max_connections=clients + 10)
+        limits = httpx.Limits(
+            max_connections=clients + 10, max_keepalive_connections=0
+        )  # see FRESH_CONNECTIONS
         async with httpx.AsyncClient(timeout=120, limits=limits) as client:
             tasks = [asyncio.create_task(listen(client)) for _ in range(clients)]
             deadline = time.monotonic() + 60
