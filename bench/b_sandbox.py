@@ -4,6 +4,12 @@ server (HttpToolGateway → HTTP → tool server → bash → back).
 process: the bubblewrap-jailed child process (with the cgroup limits), acquire = start + first healthy
 answer. docker: a container on podman's Docker API (slirp4netns), measured when podman and the image
 scripts are there. fargate cannot be measured here (45-90 s is what AWS users report).
+
+Memory (process backend, jailed, `internet` when this runs as root with slirp4netns): an idle sandbox,
+every process of it and its uplink summed from smaps_rollup (rss, pss, uss: footprint.py), fresh and
+idle again after a shell command and a file write; and per idle session on the local stack (the
+deployed ASL, scripted model): sessions whose chat-only run finished hold no sandbox, a session whose
+run used the shell holds one.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "layers" / "core"))
 
-from riadex.adapters.sandbox.process.provider import ProcessSandboxes  # noqa: E402
+from riadex.adapters.sandbox.process import footprint  # noqa: E402
+from riadex.adapters.sandbox.process.provider import _CHILDREN, ProcessSandboxes  # noqa: E402
 from riadex.adapters.tools import server  # noqa: E402
 from riadex.adapters.tools.gateway import HttpToolGateway  # noqa: E402
 from riadex.application.sandbox_ports import SandboxProvider  # noqa: E402
@@ -29,6 +36,8 @@ from riadex.domain import ids  # noqa: E402
 _STARTED: list[Path] = []
 ACQUIRES = 5
 ROUND_TRIPS = 200
+IDLE_SESSIONS = 5
+OWNER = "usr_" + "0" * 32
 
 
 def _server_dir(scratch: Path) -> Path | None:
@@ -80,6 +89,70 @@ def _measure(provider: SandboxProvider, prefix: str, figures: dict[str, object])
     figures[f"{prefix}_health_p50_ms"] = round(_percentile(health, 0.5), 2)
 
 
+def _idle_sandbox(server_dir: Path, root: Path, figures: dict[str, object]) -> None:
+    network = "internet" if shutil.which("slirp4netns") else "none"
+    provider = ProcessSandboxes(server_dir=server_dir, root=root, network=network)
+    handle = provider.acquire(ids.new_id("sbx"), ids.new_id("ses"), ids.new_id("usr"))
+    try:
+        time.sleep(1.0)  # settled after its first answers
+        fresh = provider.footprint(handle)
+        assert fresh is not None
+        tools = HttpToolGateway()
+        tools.call(handle, "shell_exec", {"session_id": "default", "command": "echo used"})
+        tools.call(handle, "file_write", {"file": "a.txt", "content": "x"})
+        time.sleep(1.0)
+        used = provider.footprint(handle)
+        assert used is not None
+    finally:
+        provider.release(handle)
+    figures["process_idle_sandbox_network"] = network
+    figures["process_idle_sandbox_processes"] = fresh.processes
+    for name, value in fresh.mib().items():
+        figures[f"process_idle_sandbox_{name}_mib"] = value
+    for name, value in used.mib().items():
+        figures[f"process_idle_sandbox_after_use_{name}_mib"] = value
+
+
+def _idle_sessions(figures: dict[str, object]) -> None:
+    """Sessions whose run finished, on the local stack: what their sandboxes hold, per session."""
+    from riadex.application.sessions import create_session
+    from riadex.config import Settings
+    from riadex.entrypoints.local.stack import LocalStack
+
+    with tempfile.TemporaryDirectory() as data:
+        stack = LocalStack(Settings(RIADEX_DATA_DIR=Path(data), snapshot_interval_seconds=0))
+        settings = stack.start()
+        container = stack.container
+        assert container is not None
+        provider: Any = container.sandboxes.provider
+        try:
+            for label, message in (("chat", "hello"), ("shell", "hello\n!shell true")):
+                for _ in range(IDLE_SESSIONS):
+                    session = create_session(OWNER, None, container.sessions, settings.max_title_chars)
+                    _run(container, session.session_id, message)
+                mine = [c for c in _CHILDREN.values() if c.directory.parent == provider.root]
+                held = footprint.measure(pid for c in mine for pid in footprint.descendants(c.process.pid))
+                figures[f"idle_session_{label}_sandboxes"] = len(mine)
+                figures[f"idle_session_{label}_pss_mib"] = round(held.pss / footprint.MIB / IDLE_SESSIONS, 1)
+                provider.release_all()
+        finally:
+            provider.release_all()
+            stack.stop()
+
+
+def _run(container: Any, session_id: str, message: str) -> None:
+    run = container.run_service.send_message(OWNER, session_id, message)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        events = [e for e in container.events.read(session_id, 0, None) if e.run_id == run.run_id]
+        if events and events[-1].type == "done":
+            if events[-1].data["status"] != "completed":
+                raise RuntimeError(f"the bench run ended {events[-1].data}")
+            return
+        time.sleep(0.05)
+    raise RuntimeError("the bench run did not finish")
+
+
 def _docker(server_dir: Path, scratch: Path) -> Any:
     """A docker backend on the private podman service (started if needed: see `_stop_podman`)."""
     service, build = server_dir / "podman-service.sh", server_dir / "build-image.sh"
@@ -116,6 +189,9 @@ def run() -> dict[str, object]:
             _measure(process, "process", figures)
         finally:
             process.release_all()
+        if process.jailed:
+            _idle_sandbox(server_dir, Path(scratch) / "idle", figures)
+        _idle_sessions(figures)
         docker = _docker(server_dir, Path(scratch))
         if docker is None:
             figures["docker"] = "skipped: podman or sandbox-image scripts missing"

@@ -1,7 +1,7 @@
 """What the process sandbox's network and workspace cost: acquire with `SANDBOX_NETWORK=none` against
-`internet` (the slirp4netns uplink and the egress rules), the memory of an idle sandbox (its cgroup:
-the relay, the tool server, bubblewrap — not slirp4netns, counted apart), and a workspace of 10 MB and
-of 100 MB (random bytes: the worst case for gzip) saved to S3 (moto) and restored into a new sandbox.
+`internet` (the slirp4netns uplink and the egress rules), and a workspace of 10 MB and of 100 MB
+(random bytes: the worst case for gzip) saved to S3 (moto) and restored into a new sandbox. The memory
+of an idle sandbox is in b_sandbox.
 """
 
 from __future__ import annotations
@@ -17,23 +17,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "layers" / "core"))
 
-from riadex.adapters.sandbox.process.provider import _CHILDREN, ProcessSandboxes  # noqa: E402
+from riadex.adapters.sandbox.process.provider import ProcessSandboxes  # noqa: E402
 from riadex.adapters.storage.s3 import S3ObjectStore  # noqa: E402
 from riadex.adapters.tools.gateway import HttpToolGateway, HttpWorkspaceTransfer  # noqa: E402
 from riadex.application.workspaces import Workspaces  # noqa: E402
 from riadex.domain import ids  # noqa: E402
 
 ACQUIRES = 5
-
-
-def _rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def _acquires(root: Path, figures: dict[str, object]) -> None:
@@ -50,22 +40,6 @@ def _acquires(root: Path, figures: dict[str, object]) -> None:
     figures["process_uplink_cost_median_ms"] = round(
         statistics.median(times["internet"]) - statistics.median(times["none"]), 1
     )
-
-
-def _idle_memory(root: Path, figures: dict[str, object]) -> None:
-    provider = ProcessSandboxes(server_dir=ROOT / "sandbox-image", root=root / "idle", network="internet")
-    handle = provider.acquire(ids.new_id("sbx"), ids.new_id("ses"), ids.new_id("usr"))
-    try:
-        time.sleep(1.0)  # let the server settle after its first answers
-        child = _CHILDREN[handle.sandbox_id]
-        if child.cgroups is not None:
-            pids = child.cgroups.pids()
-            figures["process_idle_sandbox_rss_mib"] = round(sum(_rss_kib(p) for p in pids) / 1024, 1)
-            figures["process_idle_sandbox_processes"] = len(pids)
-        if child.uplink is not None:
-            figures["process_idle_slirp4netns_rss_mib"] = round(_rss_kib(child.uplink.process.pid) / 1024, 1)
-    finally:
-        provider.release(handle)
 
 
 def _workspaces(root: Path, figures: dict[str, object]) -> None:
@@ -114,6 +88,5 @@ def run() -> dict[str, object]:
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         _acquires(root, figures)
-        _idle_memory(root, figures)
         _workspaces(root, figures)
     return figures

@@ -1,9 +1,9 @@
 """Routes as plain Starlette endpoints: a JSON body validated by its pydantic model, query values
 parsed on demand, a dict answered as JSON.
 
-Starlette rather than FastAPI: FastAPI's import and its per-route models cost an idle server about
-14 MiB of its own memory (a third of it), for an OpenAPI schema nobody reads here; every sandbox pays
-it while it waits (docs/sandboxes.md, "What an idle sandbox costs"). What FastAPI did for these routes
+Starlette rather than FastAPI: FastAPI's import and its per-route models cost an idle server 8 MiB
+of its own memory (a quarter of it), for an OpenAPI schema nobody reads here; every sandbox pays it
+while it waits (docs/sandboxes.md, "What an idle sandbox costs"). What FastAPI did for these routes
 is the little below: a sync endpoint still runs in the thread pool, a bad body is still a 400
 `invalid_input` naming the field.
 """
