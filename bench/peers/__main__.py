@@ -15,7 +15,11 @@ Workloads (each figure printed for both, with the ratio Riadex / LangGraph):
 - resume near the end: `Last-Event-ID` five events before the end of that log; time to the first event
   and how many of the 5 arrived.
 - 20 x 200: 20 runs at once, each ~200 events, each streamed live by its own client; wall time and
-  events lost (expected minus received, by the payload's own counter or seq).
+  events lost (expected minus received, by the payload's own counter or seq). The same work on both
+  sides: one model-less step streaming its output (LangGraph: the node writes 200 custom events;
+  Riadex: a message with no directive, which the scripted model answers by echoing it, streamed as
+  ~192 `delta` events of 64 characters — a slow write makes the batches smaller, so the events per run
+  are reported too).
 - cancel: a long run cancelled; time from the cancel request to the run no longer running (status
   polled), p50.
 - idle memory: the server's processes' RSS after warm-up, at rest.
@@ -52,9 +56,9 @@ REPLAY_EVENTS = 10_000
 CONCURRENT = 20
 EVENTS_PER_RUN = 200
 CANCELS = 5
-# A Riadex run makes ~4 events per directive (step started, tool calling, tool called, step
-# completed) plus ~10 per run (run statuses, message, title, plan, sandbox, reply, done).
-DIRECTIVES = (EVENTS_PER_RUN - 10) // 4
+# A Riadex run without a plan writes ~8 events besides its answer's deltas (run statuses, the user's
+# message, title, the answer's message, done).
+RUN_EVENTS = 8
 
 
 def _free_port() -> int:
@@ -263,7 +267,9 @@ class Riadex:
         )
 
     def concurrent(self) -> dict[str, float]:
-        message = "\n".join(f"!write f{i}.txt {i}" for i in range(DIRECTIVES))
+        # No directive: the scripted model's answer echoes the message, streamed as `delta` events of
+        # 64 characters (application/deltas.py), as LangGraph's node writes its events.
+        message = "".join(f"{i:063d} " for i in range(EVENTS_PER_RUN - RUN_EVENTS))
 
         def one(_: int) -> tuple[int, int]:
             sid = self.session()
@@ -372,8 +378,6 @@ def run_riadex(work: Path) -> dict[str, float]:
         "DYNAMODB_ENDPOINT": f"http://127.0.0.1:{db_port}",
         "AUTH_SECRET": "p" * 48,
         "LLM_PROVIDER": "scripted",
-        "RUN_MAX_STEPS": str(DIRECTIVES + 5),
-        "RUN_MAX_TOOL_CALLS": str(DIRECTIVES + 5),
     }
     db_cmd = [python, "-m", "bench.peers.db", str(db_port)]
     with _process(db_cmd, env, ROOT, work / "moto.log") as db:

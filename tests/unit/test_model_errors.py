@@ -76,3 +76,20 @@ def test_a_throttled_stop_check_reads_at_most_once_per_interval_and_latches() ->
     now[0] = 2.6
     assert check() is True
     assert reads == [0.0, 1.0, 2.5]
+
+
+def test_a_stop_check_made_just_after_a_read_waits_an_interval_first() -> None:
+    now = [0.0]
+    reads: list[float] = []
+
+    def read() -> bool:
+        reads.append(now[0])
+        return False
+
+    check = throttled_stop_check(read, every_seconds=1.0, clock=lambda: now[0], just_checked=True)
+    assert check() is False
+    now[0] = 0.9
+    assert check() is False
+    now[0] = 1.0
+    assert check() is False
+    assert reads == [1.0]

@@ -183,6 +183,7 @@ class AgentLoop:
         convo = self._load(run)
         plan = Plan(title="", steps=convo.plan)
         started = time.monotonic()
+        stop = self._stop_check(run_id)  # one for the task: its reads are spaced across model calls
         retried = True  # until shown otherwise: a first attempt may have died after choosing calls
         while True:
             budget = self._budget(run, state)
@@ -205,6 +206,7 @@ class AgentLoop:
                     lambda on_text, stop, messages=messages: self.model().act(  # type: ignore[misc]
                         messages, plan, state.step, self.tool_specs, on_text=on_text, should_stop=stop
                     ),
+                    stop,
                 )
                 if reply is None:
                     return self._save(run, convo, state.went("end"))
@@ -375,6 +377,7 @@ class AgentLoop:
             lambda on_text, stop: self.model().summarize(
                 messages, plan, self.tool_specs, on_text=on_text, should_stop=stop
             ),
+            self._stop_check(run_id),
         )
         if reply is None:
             return state.went("end")
@@ -462,11 +465,14 @@ class AgentLoop:
         return fit_to_budget(convo.messages(), self.limits.context_tokens)
 
     def _stop_check(self, run_id: str) -> Callable[[], bool]:
+        """Whether a cancel (or anything else) moved the run on: its status read at most every
+        STOP_CHECK_SECONDS in a task, the task's own read of the run (`_running`) counting as the first."""
+
         def stopped() -> bool:
             run = self._runs.get(run_id)
             return run is None or run.status is not RunStatus.RUNNING
 
-        return throttled_stop_check(stopped, STOP_CHECK_SECONDS)
+        return throttled_stop_check(stopped, STOP_CHECK_SECONDS, just_checked=True)
 
     def _model_call(
         self,
@@ -474,6 +480,7 @@ class AgentLoop:
         convo: RunConversation,
         prefix: str,
         call: Callable[[Callable[[str], None], Callable[[], bool]], ModelReply],
+        stop: Callable[[], bool],
     ) -> ModelReply | None:
         """One streamed model call: deltas batched into events, the text stored as an assistant
         message. None when a cancel stopped it (the cancel writes the done)."""
@@ -488,7 +495,7 @@ class AgentLoop:
 
         batcher = DeltaBatcher(emit)
         try:
-            reply = call(batcher, self._stop_check(run.run_id))
+            reply = call(batcher, stop)
         except ModelError as exc:
             if exc.kind == "cancelled":
                 return None

@@ -122,13 +122,18 @@ StopCheck = Callable[[], bool]
 
 
 def throttled_stop_check(
-    check: StopCheck, every_seconds: float = 1.0, clock: Callable[[], float] = time.monotonic
+    check: StopCheck,
+    every_seconds: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
+    *,
+    just_checked: bool = False,
 ) -> StopCheck:
     """`check` asked at most once per `every_seconds` (it may read a database); once True, always True.
 
     The adapters call `should_stop` after every streamed chunk, so a status read goes behind this.
+    `just_checked`: the caller has just read what `check` reads, so the first read waits an interval.
     """
-    state = {"next": float("-inf"), "stopped": False}
+    state = {"next": clock() + every_seconds if just_checked else float("-inf"), "stopped": False}
 
     def should_stop() -> bool:
         if state["stopped"]:
