@@ -137,7 +137,8 @@ def instrument(name: str, handler: Handler) -> Handler:
         _report(name, event, result, time.monotonic() - started)
         return result
 
-    traced = tracer.capture_lambda_handler(observed, capture_response=False)
+    # Off (outside Lambda, e.g. the local stack), X-Ray's wrapper would still build a dummy segment per call.
+    traced = observed if tracer.disabled else tracer.capture_lambda_handler(observed, capture_response=False)
     injected: Handler = logger.inject_lambda_context(traced, clear_state=True)
 
     @functools.wraps(handler)
