@@ -77,6 +77,9 @@ def test_each_task_runs_its_handler_file_bootstrapped_once_per_warm_function(
         assert gateway.serves_stream("GET", url)  # the stream function's app answers this one
         assert stream(client, url, auth)[-1][1] == "done"
     assert not gateway.serves_stream("POST", f"/api/v1/sessions/{sid}/messages")
+    streams = gateway.stream.state.container
+    assert gateway.api.state.container is not streams  # two functions, two containers...
+    assert streams.bell is environment.bell  # ...and the tasks' appends ring the streams' bell
     ran = {name: function for name, function in functions.items() if function.module is not None}
     assert {"start-run", "plan", "summarize", "finish-run"} <= set(ran), sorted(ran)
     assert "acquire-sandbox" not in ran  # chats: no sandbox started (docs/sandboxes.md)
