@@ -23,7 +23,7 @@ help:
 	@echo "make load   - step up concurrent sessions on the local stack until it saturates (not in CI)"
 	@echo "make bench-peers - the same workloads against Riadex and LangGraph's dev server"
 	@echo "make build  - sam build (installs the SAM CLI into $(TOOLS)/ first)"
-	@echo "make sam-test - sam local invoke/start-lambda/start-api on the built functions (root, podman)"
+	@echo "make sam-test - sam local invoke/start-api, and the agent loop in start-lambda (root, podman; not in make test)"
 	@echo "make deploy-check - cfn-lint, sam validate --lint, checkov (.checkov.yaml) and the template tier"
 
 $(STAMP): pyproject.toml requirements.txt layers/core/requirements.txt layers/llm/requirements.txt \
