@@ -17,9 +17,11 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +48,32 @@ LOCAL_ONLY = ("AWS_ENDPOINT_URL", "DYNAMODB_ENDPOINT", "DOCKER_HOST", "SANDBOX_P
 SANDBOX_IMAGE = "riadex-sandbox:dev"
 
 
+def sandbox_sdk_layer(built: Path) -> Path:
+    """The docker SDK (and requests), which the deployed layers leave out since Lambda's sandboxes are
+    Fargate tasks: a layer for sam local only, at the versions this project pins."""
+    layer = built.parent / "SamLocalSandboxLayer"
+    wheels = [f"{name}=={version(name)}" for name in ("docker", "requests", "charset-normalizer")]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
+         "--only-binary=:all:", "--implementation", "cp", "--python-version", "3.13",
+         "--platform", "manylinux2014_x86_64", "--upgrade", "--target", str(layer / "python"), *wheels],
+        check=True, timeout=600,
+    )  # fmt: skip
+    return layer
+
+
 def local_template(built: Path, names: tuple[str, ...]) -> Path:
-    """The built template with `names` declared in its Globals (empty), next to it so CodeUri resolves."""
+    """The built template with `names` declared in its Globals (empty) and the sandbox SDK's layer,
+    next to it so CodeUri and ContentUri resolve."""
     template: dict[str, Any] = yaml_parse(built.read_text())
-    variables = template["Globals"]["Function"]["Environment"]["Variables"]
-    variables.update(dict.fromkeys(names, ""))
+    function = template["Globals"]["Function"]
+    function["Environment"]["Variables"].update(dict.fromkeys(names, ""))
+    layer = sandbox_sdk_layer(built)
+    template["Resources"][layer.name] = {
+        "Type": "AWS::Serverless::LayerVersion",
+        "Properties": {"ContentUri": layer.name, "CompatibleRuntimes": ["python3.13"]},
+    }
+    function["Layers"] = [*function.get("Layers", []), {"Ref": layer.name}]
     local = built.with_name("template-sam-local.json")
     local.write_text(json.dumps(template, indent=1))
     return local
