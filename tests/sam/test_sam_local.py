@@ -6,6 +6,7 @@ function with the events of tests/events/, `sam local start-lambda --warm-contai
 way the local stack's state machine invokes it (riadex.entrypoints.local.sam_lambda), and
 `sam local start-api` for JSON routes. The functions get no AWS endpoint here, so these calls are the
 ones that answer before any AWS call: health, a missing identity, a task given an event without its run.
+The agent loop in start-lambda, with AWS and the sandboxes reachable, is test_sam_agent.py.
 """
 
 from __future__ import annotations
