@@ -68,8 +68,13 @@ def test_sigkill_mid_run_loses_nothing_acknowledged_and_the_run_ends_failed(tmp_
         }
         restored = _events(api, auth, done_sid)
         assert restored[: len(finished)] == finished
-        # ...and then only what the restart says: its sandbox did not survive (marked lost at start).
-        assert [(e["type"], e["data"]["status"]) for e in restored[len(finished) :]] == [("sandbox", "lost")]
+        # ...and then only sandbox events: the sandbox's head start is asynchronous, so it may have come
+        # up after the run's done, or not before the kill; whatever of it the log shows, it did not
+        # survive the restart (marked lost at start).
+        rest = [(e["type"], e["data"]["status"]) for e in restored[len(finished) :]]
+        assert all(kind == "sandbox" for kind, _ in rest), rest
+        sandbox = [e["data"]["status"] for e in restored if e["type"] == "sandbox"]
+        assert not sandbox or sandbox[-1] == "lost", sandbox
         after = _events(api, auth, live_sid)
         assert after[: len(before_kill)] == before_kill
         assert [e["seq"] for e in after] == list(range(1, len(after) + 1))
