@@ -316,6 +316,26 @@ def test_a_run_after_a_cancelled_one_does_its_own_steps(world: World) -> None:
     assert world.dones()[-1]["status"] == "completed"
 
 
+def test_a_closer_that_finds_a_step_failed_but_not_its_plan_writes_the_plan_before_done(world: World) -> None:
+    """Two closers race (a cancel and the execution's end): the first stored the open step's `failed`
+    and had yet to store the plan snapshot showing it when the second read the log. The second writes
+    that snapshot (the same key) before the `done`: no event of the run may follow its `done`."""
+    from riadex.domain.events import EventType
+
+    loop, _ = make_loop(world)
+    run_id = start(world, "!shell one\n!shell two")
+    assert loop.think(run_id, loop.plan(run_id)).next == "think"  # step 1 done, step 2 started
+    run = world.runs.get(run_id)
+    assert run is not None
+    step = {"id": "2", "description": "!shell two", "status": "failed"}
+    world.service.writer.append(run, EventType.STEP, step, "step/1/completed", while_open=False)
+    world.service.cancel("usr_a", run_id)
+    mine = [e for e in world.events.read(world.sid, 0, None) if e.run_id == run_id]
+    assert mine[-1].type == "done"
+    last_plan = [e for e in mine if e.type == "plan"][-1]
+    assert [s["status"] for s in last_plan.data["steps"]] == ["completed", "failed"]
+
+
 @pytest.mark.parametrize(
     ("message", "after_plan"),
     [

@@ -460,9 +460,15 @@ class RunService:
 
     def _close_open_step(self, run: Run, events: Sequence[Event]) -> None:
         """A step left `started` by a run that did not complete ends `failed`, and the plan's last
-        snapshot shows it (a client's step spinner stops too). The key is the one the loop's own step
-        end uses, so a step the loop closed meanwhile is not closed twice."""
+        snapshot shows it (a client's step spinner stops too). The keys are the ones the loop's own step
+        end uses, so a step the loop closed meanwhile is not closed twice.
+
+        Two closers can race (a cancel and the execution's own end): one may read the log after the
+        other stored a step's `failed` but before its plan snapshot. So the snapshot is written whenever
+        the last plan does not show a failed step as failed, not only when this closer failed the step:
+        else the slower closer's snapshot would land after the `done` the faster one wrote."""
         open_steps: dict[str, Event] = {}
+        failed: set[str] = set()
         plan: Event | None = None
         for event in events:
             if event.type == EventType.PLAN.value:
@@ -471,20 +477,20 @@ class RunService:
                 step_id = str(event.data.get("id", ""))
                 if event.data.get("status") == "started":
                     open_steps[step_id] = event
-                else:
-                    open_steps.pop(step_id, None)
-        if not open_steps:
-            return
+                    continue
+                open_steps.pop(step_id, None)
+                if event.data.get("status") == "failed":
+                    failed.add(step_id)
         for step_id, started in open_steps.items():
             index = int(step_id) - 1 if step_id.isdigit() else step_id
             data = {**started.data, "status": "failed"}
             self.writer.append(run, EventType.STEP, data, f"step/{index}/completed", while_open=False)
-        if plan is not None:
-            steps = [
-                {**step, "status": "failed"} if str(step.get("id")) in open_steps else step
-                for step in plan.data.get("steps", [])
-                if isinstance(step, dict)
-            ]
+        failed |= set(open_steps)
+        if plan is None or not failed:
+            return
+        shown = [step for step in plan.data.get("steps", []) if isinstance(step, dict)]
+        steps = [{**step, "status": "failed"} if str(step.get("id")) in failed else step for step in shown]
+        if steps != shown:
             self.writer.append(run, EventType.PLAN, {"steps": steps}, "plan/closed", while_open=False)
 
     def _ensure_closing_events(self, run: Run) -> None:
