@@ -20,6 +20,7 @@ import boto3
 import httpx
 import pytest
 
+from riadex.adapters import call_record
 from riadex.adapters.dynamodb import tables
 from riadex.adapters.dynamodb.sandbox_pool import DynamoSandboxPool
 from riadex.adapters.dynamodb.sandbox_records import DynamoSandboxRecords
@@ -244,7 +245,23 @@ def test_the_keeper_stops_members_above_the_size(aws: dict[str, Any], sim: Simul
     assert running(aws, POOL_STARTED_BY) == set()
 
 
-def test_the_scheduled_reaper_keeps_the_pool(aws: dict[str, Any], sim: SimulatedFargate) -> None:
+def test_the_scheduled_reaper_keeps_the_pool(
+    aws: dict[str, Any], sim: SimulatedFargate, settings: Settings
+) -> None:
+    # The template tier checks the reaper's calls against its function's rights through the names its
+    # configuration gave it (a bootstrap records them): this reaper is built by hand, so record its own.
+    call_record.install()
+    call_record.bindings(
+        {
+            **{
+                name.upper(): value
+                for name, value in settings.model_dump().items()
+                if name.endswith("_table")
+            },
+            "SANDBOX_CLUSTER": aws["cluster"],
+            "SANDBOX_TASK_DEFINITION": aws["task_definition"],
+        }
+    )
     provider = fargate(aws, sim, size=2)
     sandboxes = Sandboxes(
         records=DynamoSandboxRecords(), provider=provider, events=FakeSandboxEvents(), tools=HttpToolGateway()
