@@ -318,9 +318,13 @@ def _browser_routes(routes: Routes, sb: Sandbox) -> None:
             try:
                 await page.goto(body.url, wait_until="load")
             except PlaywrightError as exc:
-                # A load stopped earlier (/browser/stop) can still commit Chromium's error page late
-                # and interrupt this navigation: that navigation is ours to repeat, once.
-                if "interrupted by another navigation" not in str(exc):
+                # Two aborts that loaded nothing, so the navigation is ours to repeat, once: a load
+                # stopped earlier (/browser/stop) committing Chromium's error page late, and Chromium's
+                # ERR_NETWORK_CHANGED when the sandbox's interfaces change under it (its network
+                # namespace's uplink coming up while the browser starts).
+                if not any(
+                    why in str(exc) for why in ("interrupted by another navigation", "ERR_NETWORK_CHANGED")
+                ):
                     raise
                 await page.goto(body.url, wait_until="load")
 
