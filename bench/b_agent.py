@@ -79,13 +79,14 @@ def _measure(stack: LocalStack, settings: Settings) -> dict[str, object]:
 
     session = create_session("usr_" + "0" * 32, None, container.sessions, settings.max_title_chars)
     message = "\n".join(["bench"] + ["!shell true"] * STEPS)
-    _run(container, session.session_id, message)  # warm-up: the sandbox starts, the functions are warm
+    # warm-up: the sandbox starts, the functions are warm
+    run_until_done(container, session.session_id, message)
     # The loop of the warm Think function (functions/think/handler.py's container), its model timed.
     loop = stack.functions["think"].environment.built[0].agent_loop()
     timed = TimedModel(loop.model())
     loop.model = lambda: timed
     started = utcnow()
-    run_id, events = _run(container, session.session_id, message)
+    run_id, events = run_until_done(container, session.session_id, message)
     wall_ms, model_ms, tool_ms, overhead_ms = [], [], [], []
     begun: dict[str, Any] = {}
     tools = [e for e in events if e.type == "tool" and e.data["status"] == "called"]
@@ -207,7 +208,7 @@ def _reads_per_step(container: Any, loop: Any) -> dict[str, object]:
                     kind = ("delta", {"message_id": "msg_x", "text": "some text"})
                 container.events.append(session.session_id, kind[0], kind[1], key=f"seed/{index}")
             counting.queries = counting.items = 0
-            _run(container, session.session_id, "\n".join(["reads"] + ["!shell true"] * 4))
+            run_until_done(container, session.session_id, "\n".join(["reads"] + ["!shell true"] * 4))
             figures[f"agent_think_events_read_per_step_{prior}_prior"] = round(counting.items / 4, 1)
             figures[f"agent_think_queries_per_step_{prior}_prior"] = round(counting.queries / 4, 1)
     finally:
@@ -216,7 +217,9 @@ def _reads_per_step(container: Any, loop: Any) -> dict[str, object]:
     return figures
 
 
-def _run(container: Any, session_id: str, message: str) -> tuple[str, list[Any]]:
+def run_until_done(container: Any, session_id: str, message: str) -> tuple[str, list[Any]]:
+    """Send `message` as the bench's owner and wait for the run's `done` (it must be `completed`):
+    the run's id and its events."""
     run = container.run_service.send_message(OWNER, session_id, message)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:

@@ -115,6 +115,7 @@ def _idle_sandbox(server_dir: Path, root: Path, figures: dict[str, object]) -> N
 
 def _idle_sessions(figures: dict[str, object]) -> None:
     """Sessions whose run finished, on the local stack: what their sandboxes hold, per session."""
+    from bench.b_agent import run_until_done
     from riadex.application.sessions import create_session
     from riadex.config import Settings
     from riadex.entrypoints.local.stack import LocalStack
@@ -129,7 +130,7 @@ def _idle_sessions(figures: dict[str, object]) -> None:
             for label, message in (("chat", "hello"), ("shell", "hello\n!shell true")):
                 for _ in range(IDLE_SESSIONS):
                     session = create_session(OWNER, None, container.sessions, settings.max_title_chars)
-                    _run(container, session.session_id, message)
+                    run_until_done(container, session.session_id, message)
                 mine = [c for c in _CHILDREN.values() if c.directory.parent == provider.root]
                 held = footprint.measure(pid for c in mine for pid in footprint.descendants(c.process.pid))
                 figures[f"idle_session_{label}_sandboxes"] = len(mine)
@@ -138,19 +139,6 @@ def _idle_sessions(figures: dict[str, object]) -> None:
         finally:
             provider.release_all()
             stack.stop()
-
-
-def _run(container: Any, session_id: str, message: str) -> None:
-    run = container.run_service.send_message(OWNER, session_id, message)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        events = [e for e in container.events.read(session_id, 0, None) if e.run_id == run.run_id]
-        if events and events[-1].type == "done":
-            if events[-1].data["status"] != "completed":
-                raise RuntimeError(f"the bench run ended {events[-1].data}")
-            return
-        time.sleep(0.05)
-    raise RuntimeError("the bench run did not finish")
 
 
 def _docker(server_dir: Path, scratch: Path) -> Any:
