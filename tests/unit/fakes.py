@@ -11,7 +11,6 @@ from typing import Any
 
 from riadex.domain.errors import AlreadyExists, InvalidInput, NotFound, RunNotOpen, SessionBusy
 from riadex.domain.models import (
-    OPEN_RUN_STATUSES,
     Event,
     Page,
     Run,
@@ -92,7 +91,7 @@ class FakeEvents:
         *,
         key: str,
         run_id: str | None = None,
-        while_run_open: bool = False,
+        while_run_in: frozenset[RunStatus] | None = None,
         to_active_run: bool = False,
     ) -> Event:
         with self._lock:
@@ -102,9 +101,9 @@ class FakeEvents:
                 holder = self.sessions.get(session_id) if self.sessions else None
                 active = holder.active_run_id if holder is not None else None
                 run_id = active if active and (session_id, f"{active}/done") not in self.keys else None
-            if while_run_open and self.runs is not None:
+            if while_run_in is not None and self.runs is not None:
                 run = self.runs.items.get(run_id or "")
-                if run is None or run.status not in OPEN_RUN_STATUSES:
+                if run is None or run.status not in while_run_in:
                     raise RunNotOpen("the run is no longer open")
             session = self.sessions.get(session_id) if self.sessions else None
             if self.sessions is not None and session is None:

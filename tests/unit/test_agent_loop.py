@@ -328,7 +328,7 @@ def test_a_closer_that_finds_a_step_failed_but_not_its_plan_writes_the_plan_befo
     run = world.runs.get(run_id)
     assert run is not None
     step = {"id": "2", "description": "!shell two", "status": "failed"}
-    world.service.writer.append(run, EventType.STEP, step, "step/1/completed", while_open=False)
+    world.service.writer.append(run, EventType.STEP, step, "step/1/completed", while_in=None)
     world.service.cancel("usr_a", run_id)
     mine = [e for e in world.events.read(world.sid, 0, None) if e.run_id == run_id]
     assert mine[-1].type == "done"

@@ -154,6 +154,47 @@ class TestLifecycle:
         assert world.types()[-3:] == [("run", "cancelling"), ("run", "cancelled"), ("done", "cancelled")]
         assert [d["status"] for d in world.dones()] == ["cancelled"]
 
+    def test_a_failure_whose_read_predates_the_cancel_still_ends_cancelled(self, world: World) -> None:
+        """fail() read the run running; the cancel marks it cancelling just before fail's finish
+        writes: the finish moves the run only from the status it read, so it reads again and the
+        cancel decides. (Seen in CI: the run ended failed and the cancel's event followed the done.)"""
+        run = world.service.send_message("usr_a", world.sid, "hi")
+        world.service.start(run.run_id)
+        transition = world.runs.transition
+
+        def cancel_lands_first(run_id: str, allowed_from: Any, to: RunStatus, **fields: Any) -> Any:
+            if to is RunStatus.FAILED:
+                world.service._mark_cancelling(run_id, "cancelled by the user")
+            return transition(run_id, allowed_from, to, **fields)
+
+        world.runs.transition = cancel_lands_first  # type: ignore[method-assign]
+        ended = world.service.fail(run.run_id, "tool_crashed", "the tool crashed")
+        assert ended.status is RunStatus.CANCELLED
+        assert world.types()[-3:] == [("run", "cancelling"), ("run", "cancelled"), ("done", "cancelled")]
+        assert len(world.dones()) == 1
+
+    def test_a_cancelling_event_that_loses_to_the_closer_is_not_written_after_the_done(
+        self, world: World
+    ) -> None:
+        """The cancel moved the run to cancelling; before its `cancelling` event lands, another
+        closer ends the run. The event is dropped: nothing follows the done."""
+        run = world.service.send_message("usr_a", world.sid, "hi")
+        world.service.start(run.run_id)
+        transition = world.runs.transition
+
+        def closer_between(run_id: str, allowed_from: Any, to: RunStatus, **fields: Any) -> Any:
+            moved = transition(run_id, allowed_from, to, **fields)
+            if to is RunStatus.CANCELLING:
+                world.runs.transition = transition  # type: ignore[method-assign]
+                world.service.finish(run_id, RunStatus.CANCELLED)
+            return moved
+
+        world.runs.transition = closer_between  # type: ignore[method-assign]
+        world.service.cancel("usr_a", run.run_id)
+        assert world.types()[-1] == ("done", "cancelled")
+        assert ("run", "cancelling") not in world.types()
+        assert len(world.dones()) == 1
+
     def test_cancel_racing_the_start_still_ends_cancelled(self, world: World) -> None:
         """The start task moves the run to running between the cancel's read and its write."""
         run = world.service.send_message("usr_a", world.sid, "hi")

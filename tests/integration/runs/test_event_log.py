@@ -14,7 +14,7 @@ from riadex.adapters.storage.s3 import S3ObjectStore
 from riadex.application import sessions as session_use
 from riadex.bootstrap import Container
 from riadex.domain.errors import NotFound, RunNotOpen
-from riadex.domain.models import Run, RunStatus, utcnow
+from riadex.domain.models import OPEN_RUN_STATUSES, Run, RunStatus, utcnow
 
 
 @pytest.fixture
@@ -77,10 +77,12 @@ def test_a_worker_write_for_a_closed_run_is_refused_and_writes_nothing(
             message="m",
         )
     )
-    container.events.append(sid, "run", {"status": "queued"}, key="q", run_id=run_id, while_run_open=True)
+    container.events.append(
+        sid, "run", {"status": "queued"}, key="q", run_id=run_id, while_run_in=OPEN_RUN_STATUSES
+    )
     container.runs.transition(run_id, {RunStatus.QUEUED}, RunStatus.CANCELLED)
     with pytest.raises(RunNotOpen):
-        container.events.append(sid, "message", {}, key="late", run_id=run_id, while_run_open=True)
+        container.events.append(sid, "message", {}, key="late", run_id=run_id, while_run_in=OPEN_RUN_STATUSES)
     assert [e.seq for e in container.events.read(sid, 0, None)] == [1]
 
 

@@ -16,7 +16,7 @@ import threading
 from typing import Any
 
 from riadex.application.ports import EventLog
-from riadex.domain.models import Event
+from riadex.domain.models import Event, RunStatus
 
 
 class AppendBell:
@@ -76,7 +76,7 @@ class RingingEventLog:
         *,
         key: str,
         run_id: str | None = None,
-        while_run_open: bool = False,
+        while_run_in: frozenset[RunStatus] | None = None,
         to_active_run: bool = False,
     ) -> Event:
         event = self.inner.append(
@@ -85,7 +85,7 @@ class RingingEventLog:
             data,
             key=key,
             run_id=run_id,
-            while_run_open=while_run_open,
+            while_run_in=while_run_in,
             to_active_run=to_active_run,
         )
         self.bell.ring(session_id)

@@ -48,14 +48,14 @@ class EventLog(Protocol):
         *,
         key: str,
         run_id: str | None = None,
-        while_run_open: bool = False,
+        while_run_in: frozenset[RunStatus] | None = None,
         to_active_run: bool = False,
     ) -> Event:
         """Store one event at the session's next seq (gap-free, whatever the concurrency).
 
         The same key stores once: a retried append returns the event the first one stored. With
-        while_run_open, the write happens only if run_id is still open (queued, running, waiting) and
-        raises RunNotOpen otherwise, in the same atomic step. With to_active_run (a session-level
+        while_run_in, the write happens only if run_id's status is one of those (e.g. OPEN_RUN_STATUSES)
+        and raises RunNotOpen otherwise, in the same atomic step. With to_active_run (a session-level
         fact, e.g. a sandbox event), run_id is ignored: the event belongs to the session's active run
         until that run's `done` is stored, else to no run, decided in the same atomic step, so a run's
         events stay contiguous and nothing of a run follows its `done`. NotFound if the session is gone.

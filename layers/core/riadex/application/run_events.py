@@ -4,9 +4,11 @@ Every write of a run goes through here — the API's (queued, the user's message
 the loop's tasks (plan, steps, deltas, messages, tool calls and results) and the closing `run`/`done` —
 so the rules live in one place:
 - the key is `<run_id>/<name>`: a retried write stores once and returns what the first one stored;
-- `while_open` (the default) makes the write conditional on the run still being open, atomically: a
-  write that lost the race with a cancel raises RunNotOpen and stores nothing. Only the closing events
-  (and the opening ones a finisher fills in) are written without it;
+- `while_in` makes the write conditional on the run's status, atomically. The default (the run still
+  open) refuses a worker's write that lost the race with a cancel: RunNotOpen, nothing stored. A
+  write racing a closer (a cancel's `cancelling`, a failure's `error`) uses LIVE_RUN_STATUSES, so
+  nothing lands after a `done`. Only the closing events (and the opening ones a finisher fills in)
+  are written without a condition (None);
 - a `tool` event's content is bounded: the large part goes to the object store (`tool`).
 """
 
@@ -17,7 +19,7 @@ from typing import Any
 from riadex.application.large_outputs import bound_tool_output
 from riadex.application.ports import EventLog, ObjectStore
 from riadex.domain.events import EventType, append_key
-from riadex.domain.models import Event, Run
+from riadex.domain.models import OPEN_RUN_STATUSES, Event, Run, RunStatus
 
 
 class RunEvents:
@@ -27,7 +29,13 @@ class RunEvents:
         self._inline = inline_output_chars
 
     def append(
-        self, run: Run, type: EventType, data: dict[str, Any], name: str, *, while_open: bool = True
+        self,
+        run: Run,
+        type: EventType,
+        data: dict[str, Any],
+        name: str,
+        *,
+        while_in: frozenset[RunStatus] | None = OPEN_RUN_STATUSES,
     ) -> Event:
         return self.log.append(
             run.session_id,
@@ -35,7 +43,7 @@ class RunEvents:
             data,
             key=append_key(run.run_id, name),
             run_id=run.run_id,
-            while_run_open=while_open,
+            while_run_in=while_in,
         )
 
     def tool(self, run: Run, name: str, data: dict[str, Any]) -> Event:

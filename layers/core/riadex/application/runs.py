@@ -9,6 +9,7 @@ or the execution-status finalizer gets there first.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -34,6 +35,8 @@ from riadex.domain.errors import (
 )
 from riadex.domain.events import EventType, empty_usage
 from riadex.domain.models import (
+    LIVE_RUN_STATUSES,
+    OPEN_RUN_STATUSES,
     Event,
     Run,
     RunStatus,
@@ -190,7 +193,7 @@ class RunService:
         stored: dict[str, Any] = {"role": "user", "content": message}
         if attachments:
             stored["attachments"] = attachments
-        self.writer.append(resumed, EventType.MESSAGE, stored, f"answer/{call_id}/message", while_open=True)
+        self.writer.append(resumed, EventType.MESSAGE, stored, f"answer/{call_id}/message")
         self.writer.tool(
             resumed,
             f"tool/{call_id}/result",
@@ -203,12 +206,8 @@ class RunService:
                 "content": message,
             },
         )
-        self.writer.append(
-            resumed,
-            EventType.RUN,
-            {"status": RunStatus.RUNNING.value},
-            f"answer/{call_id}/running",
-            while_open=False,
+        self._append_unless_ended(
+            resumed, EventType.RUN, {"status": RunStatus.RUNNING.value}, f"answer/{call_id}/running"
         )
         if not self.workflow.resume(str(wait.get("task_token", "")), {"answered": call_id}):
             return self.finish(
@@ -232,7 +231,7 @@ class RunService:
 
     def _launch(self, run: Run) -> None:
         try:
-            self._ensure_opening_events(run, while_open=True)
+            self._ensure_opening_events(run)
         except RunNotOpen:
             return  # cancelled before it started: the cancel wrote its events
         self.workflow.start(run.run_id, run.session_id)
@@ -294,9 +293,17 @@ class RunService:
             run_id, statuses_that_can_become(RunStatus.CANCELLING), RunStatus.CANCELLING, **fields
         )
         if moved is not None:
-            self.writer.append(
-                moved, EventType.RUN, {"status": RunStatus.CANCELLING.value}, "cancelling", while_open=False
+            # Whoever closes the run may do so before this lands (the canceller's own finish, or a
+            # failure that read the run before it was cancelling): then it is not written at all.
+            self._append_unless_ended(
+                moved, EventType.RUN, {"status": RunStatus.CANCELLING.value}, "cancelling"
             )
+
+    def _append_unless_ended(self, run: Run, type: EventType, data: dict[str, Any], name: str) -> None:
+        """A write that races the run's closers: stored only while the run has not ended, so it never
+        follows the `done` (docs/api.md: the `done` is a run's last event)."""
+        with contextlib.suppress(RunNotOpen):
+            self.writer.append(run, type, data, name, while_in=LIVE_RUN_STATUSES)
 
     # --- task side (the state machine's steps) -------------------------------------------------
 
@@ -307,15 +314,13 @@ class RunService:
             return False
         run = found
         if run.status is RunStatus.QUEUED:
-            self._ensure_opening_events(run, while_open=True)
+            self._ensure_opening_events(run)
             moved = self.runs.transition(run_id, {RunStatus.QUEUED}, RunStatus.RUNNING, started_at=utcnow())
             run = moved or self._existing(run_id)
         if run.status is not RunStatus.RUNNING:
             return False
         try:
-            self.writer.append(
-                run, EventType.RUN, {"status": RunStatus.RUNNING.value}, "running", while_open=True
-            )
+            self.writer.append(run, EventType.RUN, {"status": RunStatus.RUNNING.value}, "running")
         except RunNotOpen:
             return False
         return True
@@ -333,12 +338,11 @@ class RunService:
             # A failure racing a cancel (a task cut short by it): the cancel decides.
             return self.finish(run_id, RunStatus.CANCELLED, usage=usage)
         if not run.status.is_terminal:
-            self.writer.append(
+            self._append_unless_ended(
                 run,
                 EventType.ERROR,
                 {"code": code, "message": message[:2000], "retryable": retryable},
                 "error",
-                while_open=False,
             )
         return self.finish(
             run_id,
@@ -372,19 +376,18 @@ class RunService:
                 self._mark_cancelling(run_id, reason)
                 run = self._existing(run_id)
                 continue
+            if not run.status.can_become(status):
+                status, reason = RunStatus.FAILED, f"cannot become {status.value} from {run.status.value}"
+                continue
             fields: dict[str, Any] = {"ended_at": utcnow(), "usage": usage or run.usage or empty_usage()}
             if error is not None:
                 fields["error"] = error
             if reason is not None:
                 fields["reason"] = reason
-            moved = self.runs.transition(run_id, statuses_that_can_become(status), status, **fields)
+            # From the status just read, and no other: a run that moved meanwhile (a cancel marking it
+            # cancelling after a failure read it running) is read again, and the loop's top decides.
+            moved = self.runs.transition(run_id, {run.status}, status, **fields)
             run = moved or self._existing(run_id)
-            if moved is None and run.status is RunStatus.CANCELLING:
-                status = RunStatus.CANCELLED  # a completion racing a cancel: the cancel decides
-            elif moved is None and status is RunStatus.CANCELLED and run.status in _CANCELLABLE_LIVE:
-                continue  # it started meanwhile: the top of the loop takes it through cancelling
-            elif moved is None and not run.status.is_terminal and not run.status.can_become(status):
-                status, reason = RunStatus.FAILED, f"cannot become {status.value} from {run.status.value}"
         self._ensure_closing_events(run)
         return run
 
@@ -415,17 +418,19 @@ class RunService:
             raise NotFound("run not found")
         return run
 
-    def _ensure_opening_events(self, run: Run, *, while_open: bool) -> None:
+    def _ensure_opening_events(
+        self, run: Run, *, while_in: frozenset[RunStatus] | None = OPEN_RUN_STATUSES
+    ) -> None:
         """`run{queued}` first, then the user's message (docs/api.md); both once, whoever writes them."""
         if run.first_seq is not None and run.message_seq is not None:
             return
         queued = self.writer.append(
-            run, EventType.RUN, {"status": RunStatus.QUEUED.value}, "queued", while_open=while_open
+            run, EventType.RUN, {"status": RunStatus.QUEUED.value}, "queued", while_in=while_in
         )
         message: dict[str, Any] = {"role": "user", "content": run.message}
         if run.attachments:
             message["attachments"] = run.attachments
-        stored = self.writer.append(run, EventType.MESSAGE, message, "message", while_open=while_open)
+        stored = self.writer.append(run, EventType.MESSAGE, message, "message", while_in=while_in)
         self.runs.record_seqs(run.run_id, queued.seq, stored.seq)
 
     def _close_open_tool_calls(self, run: Run) -> None:
@@ -455,7 +460,7 @@ class RunService:
                 "content": {"error": f"{why} before this call finished"},
                 "duration_ms": max(0, int((now - calling.ts).total_seconds() * 1000)),
             }
-            self.writer.append(run, EventType.TOOL, data, f"tool/{call_id}/result", while_open=False)
+            self.writer.append(run, EventType.TOOL, data, f"tool/{call_id}/result", while_in=None)
         self._close_open_step(run, events)
 
     def _close_open_step(self, run: Run, events: Sequence[Event]) -> None:
@@ -484,22 +489,22 @@ class RunService:
         for step_id, started in open_steps.items():
             index = int(step_id) - 1 if step_id.isdigit() else step_id
             data = {**started.data, "status": "failed"}
-            self.writer.append(run, EventType.STEP, data, f"step/{index}/completed", while_open=False)
+            self.writer.append(run, EventType.STEP, data, f"step/{index}/completed", while_in=None)
         failed |= set(open_steps)
         if plan is None or not failed:
             return
         shown = [step for step in plan.data.get("steps", []) if isinstance(step, dict)]
         steps = [{**step, "status": "failed"} if str(step.get("id")) in failed else step for step in shown]
         if steps != shown:
-            self.writer.append(run, EventType.PLAN, {"steps": steps}, "plan/closed", while_open=False)
+            self.writer.append(run, EventType.PLAN, {"steps": steps}, "plan/closed", while_in=None)
 
     def _ensure_closing_events(self, run: Run) -> None:
         """The final `run{status}` and the one `done`, then the session is released."""
-        self._ensure_opening_events(run, while_open=False)
+        self._ensure_opening_events(run, while_in=None)
         self._close_open_tool_calls(run)
-        self.writer.append(run, EventType.RUN, {"status": run.status.value}, "ended", while_open=False)
+        self.writer.append(run, EventType.RUN, {"status": run.status.value}, "ended", while_in=None)
         done: dict[str, Any] = {"status": run.status.value, "usage": run.usage or empty_usage()}
         if run.reason:
             done["reason"] = run.reason
-        self.writer.append(run, EventType.DONE, done, "done", while_open=False)
+        self.writer.append(run, EventType.DONE, done, "done", while_in=None)
         self.runs.release_session(run.session_id, run.run_id, utcnow())

@@ -120,6 +120,10 @@ class Page(Generic[T]):
 OPEN_RUN_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING})
 """Statuses in which a run's workers may still write events; cancelling already shuts them out."""
 
+LIVE_RUN_STATUSES = frozenset(status for status in RunStatus if not status.is_terminal)
+"""The run has not ended: a write that races a closer (a cancel's `cancelling`, a failure's `error`)
+is conditional on it, so nothing lands after the closer's `done`."""
+
 
 def statuses_that_can_become(target: RunStatus) -> frozenset[RunStatus]:
     return frozenset(status for status in RunStatus if status.can_become(target))

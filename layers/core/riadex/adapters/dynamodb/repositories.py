@@ -19,9 +19,9 @@ from riadex.adapters.dynamodb.tables import EventItem, RunItem, SandboxMap, Sess
 from riadex.domain.errors import InvalidInput, NotFound, RunNotOpen
 from riadex.domain.events import append_key
 from riadex.domain.models import (
-    OPEN_RUN_STATUSES,
     Event,
     Page,
+    RunStatus,
     SandboxInfo,
     Session,
     SessionStatus,
@@ -205,11 +205,11 @@ class DynamoEventLog:
         *,
         key: str,
         run_id: str | None = None,
-        while_run_open: bool = False,
+        while_run_in: frozenset[RunStatus] | None = None,
         to_active_run: bool = False,
     ) -> Event:
-        if while_run_open and run_id is None:
-            raise ValueError("while_run_open needs a run_id")
+        if while_run_in is not None and run_id is None:
+            raise ValueError("while_run_in needs a run_id")
         key_seq = _key_seq(key)
         known = None if to_active_run else self._heads.get(session_id)
         for attempt in range(self.max_attempts):
@@ -243,11 +243,11 @@ class DynamoEventLog:
             try:
                 # pynamodb sends condition checks, then puts, then updates: the reasons follow that order.
                 with TransactWrite(connection=EventItem._get_connection().connection) as tx:
-                    if while_run_open:
+                    if while_run_in is not None:
                         tx.condition_check(
                             RunItem,
                             run_id,
-                            condition=RunItem.status.is_in(*(s.value for s in OPEN_RUN_STATUSES)),
+                            condition=RunItem.status.is_in(*(s.value for s in while_run_in)),
                         )
                     tx.save(
                         EventItem(
@@ -282,13 +282,13 @@ class DynamoEventLog:
                 return event
             except TransactWriteError as exc:
                 codes = [reason.code if reason else None for reason in exc.cancellation_reasons]
-                offset = 1 if while_run_open else 0
+                offset = 1 if while_run_in is not None else 0
                 if len(codes) > offset + 1 and codes[offset + 1] == "ConditionalCheckFailed":
                     stored = self.find(session_id, key)
                     if stored is not None:
                         return stored
                     continue  # the key's event expired between the two reads: store it again
-                if while_run_open and codes and codes[0] == "ConditionalCheckFailed":
+                if while_run_in is not None and codes and codes[0] == "ConditionalCheckFailed":
                     raise RunNotOpen("the run is no longer open") from None
                 if not codes:
                     raise
