@@ -203,6 +203,26 @@ def test_deltas_go_out_at_64_characters_or_after_100_ms() -> None:
     assert batcher.batches == 3
 
 
+def test_a_slow_write_does_not_shrink_the_next_batches() -> None:
+    """The 100 ms count from the end of a write: after a write that took 300 ms, the next chunks
+    still gather up to 64 characters (or 100 ms) instead of going out one by one."""
+    now = [0.0]
+    sent: list[str] = []
+
+    def slow_write(text: str) -> None:
+        sent.append(text)
+        now[0] += 0.3
+
+    batcher = DeltaBatcher(slow_write, clock=lambda: now[0])
+    batcher("a" * 64)
+    batcher("b" * 16)
+    batcher("c" * 16)
+    assert sent == ["a" * 64]
+    now[0] += 0.1
+    batcher("d")
+    assert sent[-1] == "b" * 16 + "c" * 16 + "d"
+
+
 def test_loop_state_survives_the_payload_and_ignores_unknown_keys() -> None:
     state = LoopState(step=2, tool_calls=5, input_tokens=10)
     again = LoopState.of({**state.as_dict(), "something": "new"})

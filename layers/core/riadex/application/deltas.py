@@ -1,7 +1,8 @@
 """The assistant's text as it streams, written as `delta` events in batches (docs/api.md).
 
 One event per token would cost a write (and every stream reader a read) per token; a batch goes out
-once it holds 64 characters or 100 ms have passed since the last one, whichever comes first. The full
+once it holds 64 characters or 100 ms have passed since the last one was written, whichever comes
+first. The full
 `message` follows the deltas, so a client that ignores them misses nothing.
 """
 
@@ -46,6 +47,8 @@ class DeltaBatcher:
         text = "".join(self._buffer)
         self._buffer.clear()
         self._size = 0
-        self._last = self._clock()
         self.batches += 1
         self._emit(text)
+        # The 100 ms count from the end of the write: a slow write (a loaded store) must not make every
+        # following chunk a batch of its own, the moment it is slowest to take more events.
+        self._last = self._clock()
