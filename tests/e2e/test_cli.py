@@ -57,8 +57,16 @@ class Cli:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # The tests press Ctrl-C (a real SIGINT): the CLI must not inherit an ignored SIGINT from
+            # whatever started pytest (a background job of a non-interactive shell, nohup), as a
+            # terminal's foreground process never does.
+            preexec_fn=_default_sigint,
         )
         return Running(process)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @dataclass
