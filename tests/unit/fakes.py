@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -75,6 +75,7 @@ class FakeEvents:
     def __init__(self, sessions: FakeSessions | None = None, runs: FakeRuns | None = None) -> None:
         self.items: list[Event] = []
         self.keys: dict[tuple[str, str], Event] = {}
+        self.batches: list[list[str]] = []  # the keys of each append_many, in order
         self.sessions = sessions
         self.runs = runs
         self._lock = threading.Lock()
@@ -115,6 +116,20 @@ class FakeEvents:
             if session is not None:
                 session.last_seq = seq
             return event
+
+    def append_many(
+        self,
+        session_id: str,
+        entries: Sequence[tuple[str, dict[str, Any], str]],
+        *,
+        run_id: str,
+        while_run_in: frozenset[RunStatus] | None = None,
+    ) -> list[Event]:
+        self.batches.append([key for _, _, key in entries])
+        return [
+            self.append(session_id, type, data, key=key, run_id=run_id, while_run_in=while_run_in)
+            for type, data, key in entries
+        ]
 
     def find(self, session_id: str, key: str) -> Event | None:
         return self.keys.get((session_id, key))

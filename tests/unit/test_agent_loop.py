@@ -132,6 +132,27 @@ def test_a_run_plans_acts_step_by_step_and_summarizes(world: World) -> None:
     assert world.dones()[-1]["status"] == "completed"
 
 
+def test_a_step_boundary_is_one_write(world: World) -> None:
+    """The plan's start, each step's end with the plan and the next step's start, and the last
+    step's end with the final plan: one append_many each, in the order a client reads them."""
+    loop, _ = make_loop(world)
+    run_id = start(world, "!shell ls\n!shell pwd\n!shell true")
+    drive(loop, run_id)
+    assert world.events.batches == [
+        [f"{run_id}/plan/0", f"{run_id}/step/0/started"],
+        [f"{run_id}/step/0/completed", f"{run_id}/plan/1", f"{run_id}/step/1/started"],
+        [f"{run_id}/step/1/completed", f"{run_id}/plan/2", f"{run_id}/step/2/started"],
+        [f"{run_id}/step/2/completed", f"{run_id}/plan/3"],
+    ]
+    steps = [(e.type, e.data.get("id"), e.data.get("status")) for e in world.events.read(world.sid, 0, None)]
+    boundary = steps.index(("step", "1", "completed"))
+    assert steps[boundary : boundary + 3] == [
+        ("step", "1", "completed"),
+        ("plan", None, None),
+        ("step", "2", "started"),
+    ]
+
+
 def test_the_wall_time_budget_ends_the_run_timed_out(world: World) -> None:
     clock = Clock()
     loop, _ = make_loop(world, clock, max_seconds=60)

@@ -86,6 +86,72 @@ def test_a_worker_write_for_a_closed_run_is_refused_and_writes_nothing(
     assert [e.seq for e in container.events.read(sid, 0, None)] == [1]
 
 
+def _open_run(container: Container, sid: str, digit: str) -> str:
+    run_id = "run_" + digit * 32
+    container.runs.create(
+        Run(
+            run_id=run_id,
+            session_id=sid,
+            owner_id="usr_a",
+            status=RunStatus.RUNNING,
+            created_at=utcnow(),
+            message="m",
+        )
+    )
+    return run_id
+
+
+def test_several_events_in_one_write_interleave_with_other_writers_without_gap(
+    container: Container, sid: str
+) -> None:
+    """append_many (a step's boundary) takes consecutive seqs in one transaction, while single
+    appends of other writers race it: the log stays gap-free, each batch contiguous and in order."""
+    run_id = _open_run(container, sid, "3")
+
+    def batch(i: int) -> list[int]:
+        entries = [("step", {"i": i, "j": j}, f"{run_id}/b{i}/{j}") for j in range(3)]
+        return [
+            e.seq
+            for e in container.events.append_many(sid, entries, run_id=run_id, while_run_in=OPEN_RUN_STATUSES)
+        ]
+
+    def single(i: int) -> list[int]:
+        return [container.events.append(sid, "tool", {"i": i}, key=f"s{i}").seq]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: batch(i) if i % 2 else single(i), range(16)))
+    for seqs in results[1::2]:
+        assert seqs == list(range(seqs[0], seqs[0] + 3))
+    stored = container.events.read(sid, 0, None)
+    assert [e.seq for e in stored] == list(range(1, 8 * 3 + 8 + 1))
+    for event in stored:
+        if event.type == "step":
+            assert event.seq == next(r for r in results[1::2] if event.seq in r)[event.data["j"]]
+
+
+def test_a_retried_batch_returns_what_was_stored_and_stores_only_the_missing(
+    container: Container, sid: str
+) -> None:
+    run_id = _open_run(container, sid, "4")
+    entries = [("step", {"j": j}, f"{run_id}/end/{j}") for j in range(3)]
+    first = container.events.append_many(sid, entries[:2], run_id=run_id)
+    container.events.append(sid, "tool", {}, key="between")
+    again = container.events.append_many(sid, entries, run_id=run_id)
+    assert again[:2] == first
+    assert again[2].seq == 4
+    assert [e.seq for e in container.events.read(sid, 0, None)] == [1, 2, 3, 4]
+
+
+def test_a_batch_for_a_closed_run_is_refused_and_writes_nothing(container: Container, sid: str) -> None:
+    run_id = _open_run(container, sid, "5")
+    container.runs.transition(run_id, {RunStatus.RUNNING}, RunStatus.CANCELLING)
+    entries = [("step", {"j": j}, f"{run_id}/late/{j}") for j in range(3)]
+    with pytest.raises(RunNotOpen):
+        container.events.append_many(sid, entries, run_id=run_id, while_run_in=OPEN_RUN_STATUSES)
+    assert container.events.read(sid, 0, None) == []
+    assert container.events.find(sid, f"{run_id}/late/0") is None
+
+
 def test_a_session_level_fact_joins_the_active_run_until_its_done(container: Container, sid: str) -> None:
     """A sandbox event belongs to the run in progress (whichever run caused it), and to no run once
     that run's `done` is stored: every run's events stay contiguous, none follows its `done`."""

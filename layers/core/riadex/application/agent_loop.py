@@ -158,8 +158,14 @@ class AgentLoop:
         budget = self._budget(run, state)
         if budget is not None:
             return self._end(run, state, budget)
-        self._write(run, convo, EventType.PLAN, _plan_snapshot(plan.steps, 0), "plan/0")
-        self._write(run, convo, EventType.STEP, _step(plan.steps, 0, "started"), "step/0/started")
+        self._write_many(
+            run,
+            convo,
+            [
+                (EventType.PLAN, _plan_snapshot(plan.steps, 0), "plan/0"),
+                (EventType.STEP, _step(plan.steps, 0, "started"), "step/0/started"),
+            ],
+        )
         return self._save(run, convo, state.went("sandbox" if _head_start(plan, session) else "think"))
 
     def acquire_sandbox(self, run_id: str) -> None:
@@ -239,23 +245,29 @@ class AgentLoop:
         done = state.step
         results = convo.step_results
         outcome = "failed" if results and all(r == "failed" for r in results) else "completed"
-        self._write(run, convo, EventType.STEP, _step(steps, done, outcome), f"step/{done}/completed")
-        failed = convo.failed_steps
+        completed = (EventType.STEP, _step(steps, done, outcome), f"step/{done}/completed")
+        failed = convo.failed_steps | ({done} if outcome == "failed" else set())
         state.steps_done += 1
         state.step += 1
         state.iteration = 0
         if state.step >= len(steps):
             snapshot = _plan_snapshot(steps, len(steps), failed)
-            self._write(run, convo, EventType.PLAN, snapshot, f"plan/{len(steps)}")
+            self._write_many(run, convo, [completed, (EventType.PLAN, snapshot, f"plan/{len(steps)}")])
             return state.went("summarize")
         budget = self._budget(run, state)
         if budget is not None:
+            self._write(run, convo, *completed)
             return self._end(run, state, budget)
-        self._write(
-            run, convo, EventType.PLAN, _plan_snapshot(steps, state.step, failed), f"plan/{state.step}"
+        # The step's end, the plan and the next step's start: one write (docs/architecture.md).
+        self._write_many(
+            run,
+            convo,
+            [
+                completed,
+                (EventType.PLAN, _plan_snapshot(steps, state.step, failed), f"plan/{state.step}"),
+                (EventType.STEP, _step(steps, state.step, "started"), f"step/{state.step}/started"),
+            ],
         )
-        started = _step(steps, state.step, "started")
-        self._write(run, convo, EventType.STEP, started, f"step/{state.step}/started")
         return state.went("think")
 
     def _run_calls(self, run: Run, convo: RunConversation, started: float | None) -> Next:
@@ -444,6 +456,12 @@ class AgentLoop:
         event = self._events.append(run, type, data, name)
         convo.fold(event)
         return event
+
+    def _write_many(
+        self, run: Run, convo: RunConversation, entries: list[tuple[EventType, dict[str, Any], str]]
+    ) -> None:
+        for event in self._events.append_many(run, entries):
+            convo.fold(event)
 
     # --- shared ------------------------------------------------------------------------------------
 

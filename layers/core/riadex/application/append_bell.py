@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from riadex.application.ports import EventLog
@@ -90,6 +91,18 @@ class RingingEventLog:
         )
         self.bell.ring(session_id)
         return event
+
+    def append_many(
+        self,
+        session_id: str,
+        entries: Sequence[tuple[str, dict[str, Any], str]],
+        *,
+        run_id: str,
+        while_run_in: frozenset[RunStatus] | None = None,
+    ) -> list[Event]:
+        events = self.inner.append_many(session_id, entries, run_id=run_id, while_run_in=while_run_in)
+        self.bell.ring(session_id)
+        return events
 
     def find(self, session_id: str, key: str) -> Event | None:
         return self.inner.find(session_id, key)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -60,6 +60,20 @@ class EventLog(Protocol):
         until that run's `done` is stored, else to no run, decided in the same atomic step, so a run's
         events stay contiguous and nothing of a run follows its `done`. NotFound if the session is gone.
         """
+        ...
+
+    def append_many(
+        self,
+        session_id: str,
+        entries: Sequence[tuple[str, dict[str, Any], str]],
+        *,
+        run_id: str,
+        while_run_in: frozenset[RunStatus] | None = None,
+    ) -> list[Event]:
+        """Several events of one run, as (type, data, key), at consecutive seqs in one atomic step: a
+        loop's step boundary (step completed, plan, next step started) costs one write, not three.
+        The same rules as `append`; when some of the keys are already stored (a retried task), each
+        entry is appended on its own, which returns what the first attempt stored."""
         ...
 
     def find(self, session_id: str, key: str) -> Event | None:

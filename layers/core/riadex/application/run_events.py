@@ -14,6 +14,7 @@ so the rules live in one place:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from riadex.application.large_outputs import bound_tool_output
@@ -44,6 +45,15 @@ class RunEvents:
             key=append_key(run.run_id, name),
             run_id=run.run_id,
             while_run_in=while_in,
+        )
+
+    def append_many(self, run: Run, entries: Sequence[tuple[EventType, dict[str, Any], str]]) -> list[Event]:
+        """Several events of the open run in one write, in order (a step's boundary)."""
+        return self.log.append_many(
+            run.session_id,
+            [(type.value, data, append_key(run.run_id, name)) for type, data, name in entries],
+            run_id=run.run_id,
+            while_run_in=OPEN_RUN_STATUSES,
         )
 
     def tool(self, run: Run, name: str, data: dict[str, Any]) -> Event:

@@ -8,6 +8,7 @@ import hashlib
 import json
 import random
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -297,6 +298,104 @@ class DynamoEventLog:
                 # Another writer took this seq (or the transaction conflicted): back off, read again.
                 time.sleep(random.uniform(0.0, min(0.002 * (attempt + 1), 0.05)))  # noqa: S311
         raise RuntimeError(f"could not append to {session_id} after {self.max_attempts} attempts")
+
+    MAX_BATCH = 32  # events per transaction: two items each, within TransactWriteItems' 100
+
+    def append_many(
+        self,
+        session_id: str,
+        entries: Sequence[tuple[str, dict[str, Any], str]],
+        *,
+        run_id: str,
+        while_run_in: frozenset[RunStatus] | None = None,
+    ) -> list[Event]:
+        """`append`'s transaction for several events: each event and its key claimed, the head moved
+        by len(entries), the run's status checked once."""
+        if len(entries) == 1 or len(entries) > self.MAX_BATCH:
+            return self._one_by_one(session_id, entries, run_id, while_run_in)
+        known = self._heads.get(session_id)
+        offset = 1 if while_run_in is not None else 0
+        for attempt in range(self.max_attempts):
+            guessed = known is not None
+            if known is not None:
+                head, known = known, None
+            else:
+                try:
+                    session = SessionItem.get(
+                        session_id, consistent_read=True, attributes_to_get=["last_seq"]
+                    )
+                except DoesNotExist:
+                    raise NotFound("session not found") from None
+                head = int(session.last_seq)
+            now = utcnow()
+            expires_at = now + self.retention
+            events = [
+                Event(session_id=session_id, seq=head + 1 + i, run_id=run_id, type=type, ts=now, data=data)
+                for i, (type, data, _) in enumerate(entries)
+            ]
+            try:
+                with TransactWrite(connection=EventItem._get_connection().connection) as tx:
+                    if while_run_in is not None:
+                        tx.condition_check(
+                            RunItem, run_id, condition=RunItem.status.is_in(*(s.value for s in while_run_in))
+                        )
+                    for event, (_, _, key) in zip(events, entries, strict=True):
+                        tx.save(
+                            EventItem(
+                                session_id=session_id,
+                                seq=event.seq,
+                                run_id=run_id,
+                                type=event.type,
+                                ts=iso(now),
+                                data=event.data,
+                                expires_at=expires_at,
+                            ),
+                            condition=EventItem.seq.does_not_exist(),
+                        )
+                        tx.save(
+                            EventItem(
+                                session_id=_keys_partition(session_id),
+                                seq=_key_seq(key),
+                                run_id=run_id,
+                                type="append-key",
+                                ts=iso(now),
+                                data={"seq": event.seq, "key": key},
+                                expires_at=expires_at,
+                            ),
+                            condition=EventItem.seq.does_not_exist(),
+                        )
+                    tx.update(
+                        SessionItem(session_id=session_id),
+                        actions=[SessionItem.last_seq.set(head + len(entries))],
+                        condition=SessionItem.last_seq == head,
+                    )
+                self._known_head(session_id, head + len(entries))
+                return events
+            except TransactWriteError as exc:
+                codes = [reason.code if reason else None for reason in exc.cancellation_reasons]
+                keys = codes[offset + 1 : offset + 2 * len(entries) : 2]
+                if "ConditionalCheckFailed" in keys:  # a retried write: some are stored already
+                    return self._one_by_one(session_id, entries, run_id, while_run_in)
+                if while_run_in is not None and codes and codes[0] == "ConditionalCheckFailed":
+                    raise RunNotOpen("the run is no longer open") from None
+                if not codes:
+                    raise
+                if guessed:
+                    continue
+                time.sleep(random.uniform(0.0, min(0.002 * (attempt + 1), 0.05)))  # noqa: S311
+        raise RuntimeError(f"could not append to {session_id} after {self.max_attempts} attempts")
+
+    def _one_by_one(
+        self,
+        session_id: str,
+        entries: Sequence[tuple[str, dict[str, Any], str]],
+        run_id: str,
+        while_run_in: frozenset[RunStatus] | None,
+    ) -> list[Event]:
+        return [
+            self.append(session_id, type, data, key=key, run_id=run_id, while_run_in=while_run_in)
+            for type, data, key in entries
+        ]
 
     def find(self, session_id: str, key: str) -> Event | None:
         try:
