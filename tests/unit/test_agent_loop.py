@@ -133,8 +133,9 @@ def test_a_run_plans_acts_step_by_step_and_summarizes(world: World) -> None:
 
 
 def test_a_step_boundary_is_one_write(world: World) -> None:
-    """The plan's start, each step's end with the plan and the next step's start, and the last
-    step's end with the final plan: one append_many each, in the order a client reads them."""
+    """The plan's start, each step's end with the plan and the next step's start, the last step's
+    end with the final plan, and the run's closing: one append_many each, in the order a client
+    reads them."""
     loop, _ = make_loop(world)
     run_id = start(world, "!shell ls\n!shell pwd\n!shell true")
     drive(loop, run_id)
@@ -143,6 +144,7 @@ def test_a_step_boundary_is_one_write(world: World) -> None:
         [f"{run_id}/step/0/completed", f"{run_id}/plan/1", f"{run_id}/step/1/started"],
         [f"{run_id}/step/1/completed", f"{run_id}/plan/2", f"{run_id}/step/2/started"],
         [f"{run_id}/step/2/completed", f"{run_id}/plan/3"],
+        [f"{run_id}/ended", f"{run_id}/done"],  # the finisher's closing events
     ]
     steps = [(e.type, e.data.get("id"), e.data.get("status")) for e in world.events.read(world.sid, 0, None)]
     boundary = steps.index(("step", "1", "completed"))

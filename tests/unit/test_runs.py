@@ -17,6 +17,7 @@ from riadex.domain.errors import (
     SessionBusy,
     TooLarge,
 )
+from riadex.domain.events import EventType
 from riadex.domain.models import RunStatus
 from tests.unit.fakes import FakeEvents, FakeObjects, FakeRuns, FakeSessions, FakeWorkflow
 
@@ -194,6 +195,29 @@ class TestLifecycle:
         assert world.types()[-1] == ("done", "cancelled")
         assert ("run", "cancelling") not in world.types()
         assert len(world.dones()) == 1
+
+    def test_a_cancel_closes_what_the_run_left_open_in_one_write_ending_with_done(self, world: World) -> None:
+        """A run cancelled mid-tool: the call's `failed`, the step's `failed`, the plan showing it,
+        `run{cancelled}` and `done`, in one append_many (a racing closer sees all of it or none)."""
+        run = world.service.send_message("usr_a", world.sid, "hi")
+        world.service.start(run.run_id)
+        writer = world.service.writer
+        writer.append(run, EventType.PLAN, {"steps": [{"id": "1", "status": "running"}]}, "plan/0")
+        writer.append(run, EventType.STEP, {"id": "1", "status": "started"}, "step/0/started")
+        writer.append(run, EventType.TOOL, {"tool_call_id": "c1", "status": "calling"}, "think/0/0/call/0")
+        world.service.cancel("usr_a", run.run_id)
+        assert world.events.batches[-1] == [
+            f"{run.run_id}/{name}"
+            for name in ("tool/c1/result", "step/0/completed", "plan/closed", "ended", "done")
+        ]
+        assert world.types()[-6:] == [
+            ("run", "cancelling"),
+            ("tool", "failed"),
+            ("step", "failed"),
+            ("plan", None),
+            ("run", "cancelled"),
+            ("done", "cancelled"),
+        ]
 
     def test_cancel_racing_the_start_still_ends_cancelled(self, world: World) -> None:
         """The start task moves the run to running between the cancel's read and its write."""

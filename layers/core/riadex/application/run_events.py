@@ -47,13 +47,19 @@ class RunEvents:
             while_run_in=while_in,
         )
 
-    def append_many(self, run: Run, entries: Sequence[tuple[EventType, dict[str, Any], str]]) -> list[Event]:
-        """Several events of the open run in one write, in order (a step's boundary)."""
+    def append_many(
+        self,
+        run: Run,
+        entries: Sequence[tuple[EventType, dict[str, Any], str]],
+        *,
+        while_in: frozenset[RunStatus] | None = OPEN_RUN_STATUSES,
+    ) -> list[Event]:
+        """Several events of the run in one write, in order (a step's boundary, a run's closing)."""
         return self.log.append_many(
             run.session_id,
             [(type.value, data, append_key(run.run_id, name)) for type, data, name in entries],
             run_id=run.run_id,
-            while_run_in=OPEN_RUN_STATUSES,
+            while_run_in=while_in,
         )
 
     def tool(self, run: Run, name: str, data: dict[str, Any]) -> Event:

@@ -46,6 +46,9 @@ from riadex.domain.models import (
 )
 
 MAX_ATTACHMENTS = 20
+
+Closing = tuple[EventType, dict[str, Any], str]
+"""An event a closer writes: its type, data and append-key name."""
 MAX_IDEMPOTENCY_KEY_CHARS = 200
 
 # Step Functions execution statuses (as EventBridge reports them) and the run ending each one means.
@@ -433,14 +436,15 @@ class RunService:
         stored = self.writer.append(run, EventType.MESSAGE, message, "message", while_in=while_in)
         self.runs.record_seqs(run.run_id, queued.seq, stored.seq)
 
-    def _close_open_tool_calls(self, run: Run) -> None:
+    def _close_open_tool_calls(self, run: Run) -> list[Closing]:
         """Every `tool{calling}` gets its `failed` before the run's `done`, whatever ended the run
         (cancel, failure, timeout, a lost sandbox, the finalizer): clients pair them by tool_call_id.
         The result's append key is the one the tool's own result uses, so of the two, one is stored."""
         after = (run.first_seq or 1) - 1
         events = [e for e in self.events.read(run.session_id, after, None) if e.run_id == run.run_id]
         if any(e.type == EventType.DONE.value for e in events):
-            return
+            return []
+        closing: list[Closing] = []
         open_calls: dict[str, Event] = {}
         for event in events:
             if event.type != EventType.TOOL.value:
@@ -460,10 +464,10 @@ class RunService:
                 "content": {"error": f"{why} before this call finished"},
                 "duration_ms": max(0, int((now - calling.ts).total_seconds() * 1000)),
             }
-            self.writer.append(run, EventType.TOOL, data, f"tool/{call_id}/result", while_in=None)
-        self._close_open_step(run, events)
+            closing.append((EventType.TOOL, data, f"tool/{call_id}/result"))
+        return closing + self._close_open_step(events)
 
-    def _close_open_step(self, run: Run, events: Sequence[Event]) -> None:
+    def _close_open_step(self, events: Sequence[Event]) -> list[Closing]:
         """A step left `started` by a run that did not complete ends `failed`, and the plan's last
         snapshot shows it (a client's step spinner stops too). The keys are the ones the loop's own step
         end uses, so a step the loop closed meanwhile is not closed twice.
@@ -486,25 +490,30 @@ class RunService:
                 open_steps.pop(step_id, None)
                 if event.data.get("status") == "failed":
                     failed.add(step_id)
+        closing: list[Closing] = []
         for step_id, started in open_steps.items():
             index = int(step_id) - 1 if step_id.isdigit() else step_id
-            data = {**started.data, "status": "failed"}
-            self.writer.append(run, EventType.STEP, data, f"step/{index}/completed", while_in=None)
+            closing.append((EventType.STEP, {**started.data, "status": "failed"}, f"step/{index}/completed"))
         failed |= set(open_steps)
         if plan is None or not failed:
-            return
+            return closing
         shown = [step for step in plan.data.get("steps", []) if isinstance(step, dict)]
         steps = [{**step, "status": "failed"} if str(step.get("id")) in failed else step for step in shown]
         if steps != shown:
-            self.writer.append(run, EventType.PLAN, {"steps": steps}, "plan/closed", while_in=None)
+            closing.append((EventType.PLAN, {"steps": steps}, "plan/closed"))
+        return closing
 
     def _ensure_closing_events(self, run: Run) -> None:
-        """The final `run{status}` and the one `done`, then the session is released."""
+        """What the run left open closed, the final `run{status}` and the one `done`, all in one write
+        (a second closer racing this one sees all of it or none), then the session is released."""
         self._ensure_opening_events(run, while_in=None)
-        self._close_open_tool_calls(run)
-        self.writer.append(run, EventType.RUN, {"status": run.status.value}, "ended", while_in=None)
         done: dict[str, Any] = {"status": run.status.value, "usage": run.usage or empty_usage()}
         if run.reason:
             done["reason"] = run.reason
-        self.writer.append(run, EventType.DONE, done, "done", while_in=None)
+        closing = [
+            *self._close_open_tool_calls(run),
+            (EventType.RUN, {"status": run.status.value}, "ended"),
+            (EventType.DONE, done, "done"),
+        ]
+        self.writer.append_many(run, closing, while_in=None)
         self.runs.release_session(run.session_id, run.run_id, utcnow())
