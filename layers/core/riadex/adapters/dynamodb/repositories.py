@@ -211,7 +211,6 @@ class DynamoEventLog:
     ) -> Event:
         if while_run_in is not None and run_id is None:
             raise ValueError("while_run_in needs a run_id")
-        key_seq = _key_seq(key)
         known = None if to_active_run else self._heads.get(session_id)
         for attempt in range(self.max_attempts):
             guessed = known is not None
@@ -250,30 +249,7 @@ class DynamoEventLog:
                             run_id,
                             condition=RunItem.status.is_in(*(s.value for s in while_run_in)),
                         )
-                    tx.save(
-                        EventItem(
-                            session_id=session_id,
-                            seq=event.seq,
-                            run_id=run_id,
-                            type=type,
-                            ts=iso(now),
-                            data=data,
-                            expires_at=expires_at,
-                        ),
-                        condition=EventItem.seq.does_not_exist(),
-                    )
-                    tx.save(
-                        EventItem(
-                            session_id=_keys_partition(session_id),
-                            seq=key_seq,
-                            run_id=run_id,
-                            type="append-key",
-                            ts=iso(now),
-                            data={"seq": event.seq, "key": key},
-                            expires_at=expires_at,
-                        ),
-                        condition=EventItem.seq.does_not_exist(),
-                    )
+                    _save_event(tx, event, key, expires_at)
                     tx.update(
                         SessionItem(session_id=session_id),
                         actions=[SessionItem.last_seq.set(event.seq)],
@@ -340,30 +316,7 @@ class DynamoEventLog:
                             RunItem, run_id, condition=RunItem.status.is_in(*(s.value for s in while_run_in))
                         )
                     for event, (_, _, key) in zip(events, entries, strict=True):
-                        tx.save(
-                            EventItem(
-                                session_id=session_id,
-                                seq=event.seq,
-                                run_id=run_id,
-                                type=event.type,
-                                ts=iso(now),
-                                data=event.data,
-                                expires_at=expires_at,
-                            ),
-                            condition=EventItem.seq.does_not_exist(),
-                        )
-                        tx.save(
-                            EventItem(
-                                session_id=_keys_partition(session_id),
-                                seq=_key_seq(key),
-                                run_id=run_id,
-                                type="append-key",
-                                ts=iso(now),
-                                data={"seq": event.seq, "key": key},
-                                expires_at=expires_at,
-                            ),
-                            condition=EventItem.seq.does_not_exist(),
-                        )
+                        _save_event(tx, event, key, expires_at)
                     tx.update(
                         SessionItem(session_id=session_id),
                         actions=[SessionItem.last_seq.set(head + len(entries))],
@@ -411,6 +364,31 @@ class DynamoEventLog:
             with EventItem.batch_write() as batch:
                 for item in keys:
                     batch.delete(item)
+
+
+def _save_event(tx: TransactWrite, event: Event, key: str, expires_at: datetime) -> None:
+    """An append's two puts: the event at its seq and its append key's marker, each only if new."""
+    for item in (
+        EventItem(
+            session_id=event.session_id,
+            seq=event.seq,
+            run_id=event.run_id,
+            type=event.type,
+            ts=iso(event.ts),
+            data=event.data,
+            expires_at=expires_at,
+        ),
+        EventItem(
+            session_id=_keys_partition(event.session_id),
+            seq=_key_seq(key),
+            run_id=event.run_id,
+            type="append-key",
+            ts=iso(event.ts),
+            data={"seq": event.seq, "key": key},
+            expires_at=expires_at,
+        ),
+    ):
+        tx.save(item, condition=EventItem.seq.does_not_exist())
 
 
 def _keys_partition(session_id: str) -> str:
