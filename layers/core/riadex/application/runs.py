@@ -46,10 +46,10 @@ from riadex.domain.models import (
 )
 
 MAX_ATTACHMENTS = 20
+MAX_IDEMPOTENCY_KEY_CHARS = 200
 
 Closing = tuple[EventType, dict[str, Any], str]
 """An event a closer writes: its type, data and append-key name."""
-MAX_IDEMPOTENCY_KEY_CHARS = 200
 
 # Step Functions execution statuses (as EventBridge reports them) and the run ending each one means.
 EXECUTION_ENDINGS = {
