@@ -63,20 +63,18 @@ def test_events_expire_after_the_retention(container: Container, sid: str) -> No
     assert abs(item.expires_at.timestamp() - (time.time() + days * 86400)) < 60
 
 
+def _new_run(container: Container, sid: str, digit: str, status: RunStatus = RunStatus.RUNNING) -> str:
+    run_id = "run_" + digit * 32
+    container.runs.create(
+        Run(run_id=run_id, session_id=sid, owner_id="usr_a", status=status, created_at=utcnow(), message="m")
+    )
+    return run_id
+
+
 def test_a_worker_write_for_a_closed_run_is_refused_and_writes_nothing(
     container: Container, sid: str
 ) -> None:
-    run_id = "run_" + "0" * 32
-    container.runs.create(
-        Run(
-            run_id=run_id,
-            session_id=sid,
-            owner_id="usr_a",
-            status=RunStatus.QUEUED,
-            created_at=utcnow(),
-            message="m",
-        )
-    )
+    run_id = _new_run(container, sid, "0", RunStatus.QUEUED)
     container.events.append(
         sid, "run", {"status": "queued"}, key="q", run_id=run_id, while_run_in=OPEN_RUN_STATUSES
     )
@@ -86,27 +84,12 @@ def test_a_worker_write_for_a_closed_run_is_refused_and_writes_nothing(
     assert [e.seq for e in container.events.read(sid, 0, None)] == [1]
 
 
-def _open_run(container: Container, sid: str, digit: str) -> str:
-    run_id = "run_" + digit * 32
-    container.runs.create(
-        Run(
-            run_id=run_id,
-            session_id=sid,
-            owner_id="usr_a",
-            status=RunStatus.RUNNING,
-            created_at=utcnow(),
-            message="m",
-        )
-    )
-    return run_id
-
-
 def test_several_events_in_one_write_interleave_with_other_writers_without_gap(
     container: Container, sid: str
 ) -> None:
     """append_many (a step's boundary) takes consecutive seqs in one transaction, while single
     appends of other writers race it: the log stays gap-free, each batch contiguous and in order."""
-    run_id = _open_run(container, sid, "3")
+    run_id = _new_run(container, sid, "3")
 
     def batch(i: int) -> list[int]:
         entries = [("step", {"i": i, "j": j}, f"{run_id}/b{i}/{j}") for j in range(3)]
@@ -132,7 +115,7 @@ def test_several_events_in_one_write_interleave_with_other_writers_without_gap(
 def test_a_retried_batch_returns_what_was_stored_and_stores_only_the_missing(
     container: Container, sid: str
 ) -> None:
-    run_id = _open_run(container, sid, "4")
+    run_id = _new_run(container, sid, "4")
     entries = [("step", {"j": j}, f"{run_id}/end/{j}") for j in range(3)]
     first = container.events.append_many(sid, entries[:2], run_id=run_id)
     container.events.append(sid, "tool", {}, key="between")
@@ -143,7 +126,7 @@ def test_a_retried_batch_returns_what_was_stored_and_stores_only_the_missing(
 
 
 def test_a_batch_for_a_closed_run_is_refused_and_writes_nothing(container: Container, sid: str) -> None:
-    run_id = _open_run(container, sid, "5")
+    run_id = _new_run(container, sid, "5")
     container.runs.transition(run_id, {RunStatus.RUNNING}, RunStatus.CANCELLING)
     entries = [("step", {"j": j}, f"{run_id}/late/{j}") for j in range(3)]
     with pytest.raises(RunNotOpen):
