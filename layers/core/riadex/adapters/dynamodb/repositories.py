@@ -211,7 +211,47 @@ class DynamoEventLog:
     ) -> Event:
         if while_run_in is not None and run_id is None:
             raise ValueError("while_run_in needs a run_id")
+        for _ in range(self.max_attempts):
+            stored = self._transact(session_id, [(type, data, key)], run_id, while_run_in, to_active_run)
+            if stored is not None:
+                return stored[0]
+            found = self.find(session_id, key)
+            if found is not None:
+                return found
+            # the key's event expired between the two reads: store it again
+        raise RuntimeError(f"could not append to {session_id} after {self.max_attempts} attempts")
+
+    MAX_BATCH = 32  # events per transaction: two items each, within TransactWriteItems' 100
+
+    def append_many(
+        self,
+        session_id: str,
+        entries: Sequence[tuple[str, dict[str, Any], str]],
+        *,
+        run_id: str,
+        while_run_in: frozenset[RunStatus] | None = None,
+    ) -> list[Event]:
+        """`append`'s transaction for several events: each event and its key claimed, the head moved
+        by len(entries), the run's status checked once."""
+        if 1 < len(entries) <= self.MAX_BATCH:
+            stored = self._transact(session_id, entries, run_id, while_run_in, to_active_run=False)
+            if stored is not None:
+                return stored
+            # a retried write: some keys are stored already, and each append returns its own
+        return self._one_by_one(session_id, entries, run_id, while_run_in)
+
+    def _transact(
+        self,
+        session_id: str,
+        entries: Sequence[tuple[str, dict[str, Any], str]],
+        run_id: str | None,
+        while_run_in: frozenset[RunStatus] | None,
+        to_active_run: bool,
+    ) -> list[Event] | None:
+        """The entries stored at head + 1, head + 2, … in one transaction, retried until the head holds;
+        None if one of their keys is already stored (nothing of this call is, then)."""
         known = None if to_active_run else self._heads.get(session_id)
+        offset = 1 if while_run_in is not None else 0
         for attempt in range(self.max_attempts):
             guessed = known is not None
             if known is not None:
@@ -238,78 +278,13 @@ class DynamoEventLog:
                     else SessionItem.active_run_id.does_not_exist()
                 )
             now = utcnow()
-            event = Event(session_id=session_id, seq=head + 1, run_id=run_id, type=type, ts=now, data=data)
-            expires_at = now + self.retention
-            try:
-                # pynamodb sends condition checks, then puts, then updates: the reasons follow that order.
-                with TransactWrite(connection=EventItem._get_connection().connection) as tx:
-                    if while_run_in is not None:
-                        tx.condition_check(
-                            RunItem,
-                            run_id,
-                            condition=RunItem.status.is_in(*(s.value for s in while_run_in)),
-                        )
-                    _save_event(tx, event, key, expires_at)
-                    tx.update(
-                        SessionItem(session_id=session_id),
-                        actions=[SessionItem.last_seq.set(event.seq)],
-                        condition=session_condition,
-                    )
-                self._known_head(session_id, event.seq)
-                return event
-            except TransactWriteError as exc:
-                codes = [reason.code if reason else None for reason in exc.cancellation_reasons]
-                offset = 1 if while_run_in is not None else 0
-                if len(codes) > offset + 1 and codes[offset + 1] == "ConditionalCheckFailed":
-                    stored = self.find(session_id, key)
-                    if stored is not None:
-                        return stored
-                    continue  # the key's event expired between the two reads: store it again
-                if while_run_in is not None and codes and codes[0] == "ConditionalCheckFailed":
-                    raise RunNotOpen("the run is no longer open") from None
-                if not codes:
-                    raise
-                if guessed:
-                    continue  # the head moved since this log saw it: read it
-                # Another writer took this seq (or the transaction conflicted): back off, read again.
-                time.sleep(random.uniform(0.0, min(0.002 * (attempt + 1), 0.05)))  # noqa: S311
-        raise RuntimeError(f"could not append to {session_id} after {self.max_attempts} attempts")
-
-    MAX_BATCH = 32  # events per transaction: two items each, within TransactWriteItems' 100
-
-    def append_many(
-        self,
-        session_id: str,
-        entries: Sequence[tuple[str, dict[str, Any], str]],
-        *,
-        run_id: str,
-        while_run_in: frozenset[RunStatus] | None = None,
-    ) -> list[Event]:
-        """`append`'s transaction for several events: each event and its key claimed, the head moved
-        by len(entries), the run's status checked once."""
-        if len(entries) == 1 or len(entries) > self.MAX_BATCH:
-            return self._one_by_one(session_id, entries, run_id, while_run_in)
-        known = self._heads.get(session_id)
-        offset = 1 if while_run_in is not None else 0
-        for attempt in range(self.max_attempts):
-            guessed = known is not None
-            if known is not None:
-                head, known = known, None
-            else:
-                try:
-                    session = SessionItem.get(
-                        session_id, consistent_read=True, attributes_to_get=["last_seq"]
-                    )
-                except DoesNotExist:
-                    raise NotFound("session not found") from None
-                head = int(session.last_seq)
-            now = utcnow()
             expires_at = now + self.retention
             events = [
                 Event(session_id=session_id, seq=head + 1 + i, run_id=run_id, type=type, ts=now, data=data)
                 for i, (type, data, _) in enumerate(entries)
             ]
             try:
+                # pynamodb sends condition checks, then puts, then updates: the reasons follow that order.
                 with TransactWrite(connection=EventItem._get_connection().connection) as tx:
                     if while_run_in is not None:
                         tx.condition_check(
@@ -320,21 +295,21 @@ class DynamoEventLog:
                     tx.update(
                         SessionItem(session_id=session_id),
                         actions=[SessionItem.last_seq.set(head + len(entries))],
-                        condition=SessionItem.last_seq == head,
+                        condition=session_condition,
                     )
                 self._known_head(session_id, head + len(entries))
                 return events
             except TransactWriteError as exc:
                 codes = [reason.code if reason else None for reason in exc.cancellation_reasons]
-                keys = codes[offset + 1 : offset + 2 * len(entries) : 2]
-                if "ConditionalCheckFailed" in keys:  # a retried write: some are stored already
-                    return self._one_by_one(session_id, entries, run_id, while_run_in)
+                if "ConditionalCheckFailed" in codes[offset + 1 : offset + 2 * len(entries) : 2]:
+                    return None  # a key's marker exists
                 if while_run_in is not None and codes and codes[0] == "ConditionalCheckFailed":
                     raise RunNotOpen("the run is no longer open") from None
                 if not codes:
                     raise
                 if guessed:
-                    continue
+                    continue  # the head moved since this log saw it: read it
+                # Another writer took this seq (or the transaction conflicted): back off, read again.
                 time.sleep(random.uniform(0.0, min(0.002 * (attempt + 1), 0.05)))  # noqa: S311
         raise RuntimeError(f"could not append to {session_id} after {self.max_attempts} attempts")
 
