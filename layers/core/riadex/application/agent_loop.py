@@ -61,7 +61,7 @@ from riadex.application.ports import (
     SessionRepository,
     Workflow,
 )
-from riadex.application.run_events import RunEvents
+from riadex.application.run_events import RunEvent, RunEvents
 from riadex.application.runs import execution_name
 from riadex.application.sessions import DEFAULT_TITLE
 from riadex.application.takeovers import write_pause, write_started
@@ -457,9 +457,7 @@ class AgentLoop:
         convo.fold(event)
         return event
 
-    def _write_many(
-        self, run: Run, convo: RunConversation, entries: list[tuple[EventType, dict[str, Any], str]]
-    ) -> None:
+    def _write_many(self, run: Run, convo: RunConversation, entries: list[RunEvent]) -> None:
         for event in self._events.append_many(run, entries):
             convo.fold(event)
 

@@ -22,6 +22,9 @@ from riadex.application.ports import EventLog, ObjectStore
 from riadex.domain.events import EventType, append_key
 from riadex.domain.models import OPEN_RUN_STATUSES, Event, Run, RunStatus
 
+RunEvent = tuple[EventType, dict[str, Any], str]
+"""One event of a run to write: its type, data and append-key name (`<run_id>/<name>`)."""
+
 
 class RunEvents:
     def __init__(self, log: EventLog, objects: ObjectStore, inline_output_chars: int) -> None:
@@ -50,7 +53,7 @@ class RunEvents:
     def append_many(
         self,
         run: Run,
-        entries: Sequence[tuple[EventType, dict[str, Any], str]],
+        entries: Sequence[RunEvent],
         *,
         while_in: frozenset[RunStatus] | None = OPEN_RUN_STATUSES,
     ) -> list[Event]:

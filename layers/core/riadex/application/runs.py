@@ -18,7 +18,7 @@ from typing import Any
 
 from riadex.application.ports import EventLog, ObjectStore, RunRepository, SessionRepository, Workflow
 from riadex.application.quotas import Quotas
-from riadex.application.run_events import RunEvents
+from riadex.application.run_events import RunEvent, RunEvents
 from riadex.application.sessions import get_owned_session
 from riadex.domain import ids
 from riadex.domain.errors import (
@@ -47,9 +47,6 @@ from riadex.domain.models import (
 
 MAX_ATTACHMENTS = 20
 MAX_IDEMPOTENCY_KEY_CHARS = 200
-
-Closing = tuple[EventType, dict[str, Any], str]
-"""An event a closer writes: its type, data and append-key name."""
 
 # Step Functions execution statuses (as EventBridge reports them) and the run ending each one means.
 EXECUTION_ENDINGS = {
@@ -436,7 +433,7 @@ class RunService:
         stored = self.writer.append(run, EventType.MESSAGE, message, "message", while_in=while_in)
         self.runs.record_seqs(run.run_id, queued.seq, stored.seq)
 
-    def _close_open_tool_calls(self, run: Run) -> list[Closing]:
+    def _close_open_tool_calls(self, run: Run) -> list[RunEvent]:
         """Every `tool{calling}` gets its `failed` before the run's `done`, whatever ended the run
         (cancel, failure, timeout, a lost sandbox, the finalizer): clients pair them by tool_call_id.
         The result's append key is the one the tool's own result uses, so of the two, one is stored."""
@@ -444,7 +441,7 @@ class RunService:
         events = [e for e in self.events.read(run.session_id, after, None) if e.run_id == run.run_id]
         if any(e.type == EventType.DONE.value for e in events):
             return []
-        closing: list[Closing] = []
+        closing: list[RunEvent] = []
         open_calls: dict[str, Event] = {}
         for event in events:
             if event.type != EventType.TOOL.value:
@@ -467,7 +464,7 @@ class RunService:
             closing.append((EventType.TOOL, data, f"tool/{call_id}/result"))
         return closing + self._close_open_step(events)
 
-    def _close_open_step(self, events: Sequence[Event]) -> list[Closing]:
+    def _close_open_step(self, events: Sequence[Event]) -> list[RunEvent]:
         """A step left `started` by a run that did not complete ends `failed`, and the plan's last
         snapshot shows it (a client's step spinner stops too). The keys are the ones the loop's own step
         end uses, so a step the loop closed meanwhile is not closed twice.
@@ -490,7 +487,7 @@ class RunService:
                 open_steps.pop(step_id, None)
                 if event.data.get("status") == "failed":
                     failed.add(step_id)
-        closing: list[Closing] = []
+        closing: list[RunEvent] = []
         for step_id, started in open_steps.items():
             index = int(step_id) - 1 if step_id.isdigit() else step_id
             closing.append((EventType.STEP, {**started.data, "status": "failed"}, f"step/{index}/completed"))
