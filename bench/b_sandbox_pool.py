@@ -60,7 +60,12 @@ def run() -> dict[str, object]:
             boto3.client("ecs", region_name=settings.aws_region),
         )
         sim = SimulatedFargate(aws["ecs"], ROOT / "sandbox-image", Path(data) / "tasks", START_DELAY)
-        provider = _provider(aws, sim)
+        provider = sim.backend(
+            aws,
+            start_timeout_seconds=START_DELAY + 60,
+            poll_seconds=0.2,
+            pool_store=DynamoSandboxPool(aws["task_definition"]),
+        )
         # Every function's container (AcquireSandbox, Think, ..., each bootstrapped on its first
         # invocation) gets this one fargate backend: what SANDBOX_BACKEND=fargate builds, on moto's
         # ECS, plus the simulation's stand-ins as the tasks' endpoints.
@@ -75,20 +80,6 @@ def run() -> dict[str, object]:
             sim.stop_all()
             release_ecs(stack.endpoint)
             stack.stop()
-
-
-def _provider(aws: dict[str, Any], sim: SimulatedFargate) -> FargateSandboxes:
-    return FargateSandboxes(
-        ecs=sim.ecs,
-        cluster=aws["cluster"],
-        task_definition=aws["task_definition"],
-        subnets=[aws["subnet"]],
-        security_groups=[aws["group"]],
-        start_timeout_seconds=START_DELAY + 60,
-        poll_seconds=0.2,
-        endpoint_for=sim,
-        pool_store=DynamoSandboxPool(aws["task_definition"]),
-    )
 
 
 def _measure(stack: LocalStack, provider: FargateSandboxes) -> dict[str, object]:

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from riadex.adapters.sandbox.fargate.provider import FargateSandboxes
 from riadex.domain import ids
 
 
@@ -85,6 +86,22 @@ class SimulatedFargate:
         self.started_at: dict[str, float] = {}
         self.ip_by_arn: dict[str, str] = {}
         self._lock = threading.Lock()
+
+    def backend(self, aws: dict[str, Any], **overrides: Any) -> FargateSandboxes:
+        """The fargate backend on moto's ECS (`aws`, from `prepare_ecs`) with these stand-ins as the
+        tasks' endpoints; `overrides` are FargateSandboxes' own arguments (a pool, timeouts, ...)."""
+        values: dict[str, Any] = {
+            "ecs": self.ecs,
+            "cluster": aws["cluster"],
+            "task_definition": aws["task_definition"],
+            "subnets": [aws["subnet"]],
+            "security_groups": [aws["group"]],
+            "start_timeout_seconds": 30,
+            "poll_seconds": 0.05,
+            "endpoint_for": self,
+            **overrides,
+        }
+        return FargateSandboxes(**values)
 
     def __call__(self, ip: str, env: dict[str, str]) -> str:
         """The backend's `endpoint_for`: start this task's tool server (once its start time is up)."""

@@ -13,10 +13,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 
 from riadex.adapters.sandbox.process.provider import ProcessSandboxes
+from tests.support.fargate_sim import SimulatedFargate, prepare_ecs, release_ecs
 
 ROOT = Path(__file__).resolve().parents[3]
 SERVER_BRANCH = "sandbox-server"
@@ -49,6 +52,25 @@ def server_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "the sandbox tool server is missing: sandbox-image/sandbox_server not in the repository "
         f"and no `{SERVER_BRANCH}` branch to take it from"
     )
+
+
+@pytest.fixture
+def aws(moto_endpoint: str) -> Iterator[dict[str, Any]]:
+    """ECS in moto, ready for the fargate backend (tests/support/fargate_sim.py: prepare_ecs)."""
+    yield prepare_ecs(
+        moto_endpoint,
+        boto3.client("ec2", region_name="us-east-1"),
+        boto3.client("ecs", region_name="us-east-1"),
+    )
+    release_ecs(moto_endpoint)
+
+
+@pytest.fixture
+def fargate_sim(aws: dict[str, Any], server_dir: Path, tmp_path: Path) -> Iterator[SimulatedFargate]:
+    """The real tool server standing in for each task; `fargate_sim.backend(aws)` is the backend."""
+    made = SimulatedFargate(aws["ecs"], server_dir, tmp_path / "workspaces")
+    yield made
+    made.stop_all()
 
 
 def process_sandboxes(server_dir: Path, root: Path, **overrides: object) -> ProcessSandboxes:

@@ -10,57 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 
-from riadex.adapters.sandbox.fargate.provider import FargateSandboxes
 from riadex.adapters.tools.gateway import HttpToolGateway
 from riadex.domain import ids
 from riadex.domain.errors import Unavailable
-from tests.support.fargate_sim import SimulatedFargate, prepare_ecs, release_ecs
-
-
-@pytest.fixture
-def aws(moto_endpoint: str) -> Iterator[dict[str, Any]]:
-    yield prepare_ecs(
-        moto_endpoint,
-        boto3.client("ec2", region_name="us-east-1"),
-        boto3.client("ecs", region_name="us-east-1"),
-    )
-    release_ecs(moto_endpoint)
-
-
-@pytest.fixture
-def stand_ins(aws: dict[str, Any], server_dir: Path, tmp_path: Path) -> Iterator[SimulatedFargate]:
-    made = SimulatedFargate(aws["ecs"], server_dir, tmp_path / "workspaces")
-    yield made
-    made.stop_all()
-
-
-def provider(aws: dict[str, Any], stand_ins: SimulatedFargate, **overrides: Any) -> FargateSandboxes:
-    values: dict[str, Any] = {
-        "ecs": stand_ins.ecs,
-        "cluster": aws["cluster"],
-        "task_definition": aws["task_definition"],
-        "subnets": [aws["subnet"]],
-        "security_groups": [aws["group"]],
-        "start_timeout_seconds": 30,
-        "poll_seconds": 0.05,
-        "endpoint_for": stand_ins,
-    }
-    values.update(overrides)
-    return FargateSandboxes(**values)
+from tests.support.fargate_sim import SimulatedFargate
 
 
 def test_a_task_per_sandbox_reached_at_its_private_ip_and_stopped_on_release(
-    aws: dict[str, Any], stand_ins: SimulatedFargate
+    aws: dict[str, Any], fargate_sim: SimulatedFargate
 ) -> None:
-    fargate = provider(aws, stand_ins)
+    fargate = fargate_sim.backend(aws)
     sandbox_id, session_id, owner_id = ids.new_id("sbx"), ids.new_id("ses"), ids.new_id("usr")
     handle = fargate.acquire(sandbox_id, session_id, owner_id)
 
@@ -70,12 +34,12 @@ def test_a_task_per_sandbox_reached_at_its_private_ip_and_stopped_on_release(
     details = {d["name"]: d["value"] for d in task["attachments"][0]["details"]}
     assert details["subnetId"] == aws["subnet"]
     ip = details["privateIPv4Address"]
-    assert ip in stand_ins.by_ip  # the endpoint came from DescribeTasks' ENI attachment
+    assert ip in fargate_sim.by_ip  # the endpoint came from DescribeTasks' ENI attachment
     override = task["overrides"]["containerOverrides"][0]
     assert override["name"] == "sandbox"
     env = {e["name"]: e["value"] for e in override["environment"]}
     digest = hashlib.sha256(handle.secret.encode()).hexdigest()
-    assert env["SANDBOX_SECRET_SHA256"] == digest == stand_ins.env_by_ip[ip]["SANDBOX_SECRET_SHA256"]
+    assert env["SANDBOX_SECRET_SHA256"] == digest == fargate_sim.env_by_ip[ip]["SANDBOX_SECRET_SHA256"]
     assert "SANDBOX_SECRET" not in env
     assert handle.secret not in str(task)
     tags = {t["key"]: t["value"] for t in aws["ecs"].list_tags_for_resource(resourceArn=handle.ref)["tags"]}
@@ -97,11 +61,11 @@ def test_a_task_per_sandbox_reached_at_its_private_ip_and_stopped_on_release(
 
 
 def test_a_task_that_never_answers_is_stopped_and_reported(
-    aws: dict[str, Any], stand_ins: SimulatedFargate
+    aws: dict[str, Any], fargate_sim: SimulatedFargate
 ) -> None:
     # No stand-in: the endpoint is the moto IP itself, where nothing listens.
-    fargate = provider(
-        aws, stand_ins, endpoint_for=lambda ip, env: "http://127.0.0.1:9", start_timeout_seconds=1
+    fargate = fargate_sim.backend(
+        aws, endpoint_for=lambda ip, env: "http://127.0.0.1:9", start_timeout_seconds=1
     )
     with pytest.raises(Unavailable, match="did not become healthy"):
         fargate.acquire(ids.new_id("sbx"), ids.new_id("ses"), ids.new_id("usr"))
@@ -109,8 +73,8 @@ def test_a_task_that_never_answers_is_stopped_and_reported(
     assert len(tasks) == 1
 
 
-def test_run_task_refusals_become_unavailable(aws: dict[str, Any], stand_ins: SimulatedFargate) -> None:
-    fargate = provider(aws, stand_ins, task_definition="no-such-task-definition")
+def test_run_task_refusals_become_unavailable(aws: dict[str, Any], fargate_sim: SimulatedFargate) -> None:
+    fargate = fargate_sim.backend(aws, task_definition="no-such-task-definition")
     with pytest.raises(Unavailable, match="could not start"):
         fargate.acquire(ids.new_id("sbx"), ids.new_id("ses"), ids.new_id("usr"))
     assert os.environ["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1")  # moto, never AWS

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 
@@ -32,42 +29,20 @@ from riadex.config import Settings
 from riadex.domain import ids
 from riadex.domain.sandboxes import SandboxHandle
 from riadex.entrypoints.scheduled.reaper import reap
-from tests.support.fargate_sim import SimulatedFargate, prepare_ecs, release_ecs
+from tests.support.fargate_sim import SimulatedFargate
 from tests.unit.sandbox_fakes import FakeSandboxEvents
 
 
 @pytest.fixture
-def aws(moto_endpoint: str, settings: Settings) -> Iterator[dict[str, Any]]:
+def aws(aws: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """ECS in moto (the sandboxes conftest's), and the tables the pool is kept in."""
     bind_tables(settings)
     tables.create_all()
-    yield prepare_ecs(
-        moto_endpoint,
-        boto3.client("ec2", region_name="us-east-1"),
-        boto3.client("ecs", region_name="us-east-1"),
-    )
-    release_ecs(moto_endpoint)
-
-
-@pytest.fixture
-def sim(aws: dict[str, Any], server_dir: Path, tmp_path: Path) -> Iterator[SimulatedFargate]:
-    made = SimulatedFargate(aws["ecs"], server_dir, tmp_path / "workspaces")
-    yield made
-    made.stop_all()
+    return aws
 
 
 def fargate(aws: dict[str, Any], sim: SimulatedFargate, size: int) -> FargateSandboxes:
-    return FargateSandboxes(
-        ecs=sim.ecs,
-        cluster=aws["cluster"],
-        task_definition=aws["task_definition"],
-        subnets=[aws["subnet"]],
-        security_groups=[aws["group"]],
-        start_timeout_seconds=30,
-        poll_seconds=0.05,
-        endpoint_for=sim,
-        pool_size=size,
-        pool_store=DynamoSandboxPool(aws["task_definition"]),
-    )
+    return sim.backend(aws, pool_size=size, pool_store=DynamoSandboxPool(aws["task_definition"]))
 
 
 def acquire(provider: FargateSandboxes) -> SandboxHandle:
@@ -104,8 +79,10 @@ def status(url: str, token: str, path: str = "/health") -> int:
     ).status_code
 
 
-def test_pool_size_zero_is_the_backend_without_a_pool(aws: dict[str, Any], sim: SimulatedFargate) -> None:
-    provider = fargate(aws, sim, size=0)
+def test_pool_size_zero_is_the_backend_without_a_pool(
+    aws: dict[str, Any], fargate_sim: SimulatedFargate
+) -> None:
+    provider = fargate(aws, fargate_sim, size=0)
     handle = acquire(provider)
     described = task(aws, handle.ref)
     assert described["startedBy"] == handle.sandbox_id[:36]
@@ -120,9 +97,9 @@ def test_pool_size_zero_is_the_backend_without_a_pool(aws: dict[str, Any], sim: 
 
 
 def test_a_pooled_task_has_no_secret_until_a_session_claims_it(
-    aws: dict[str, Any], sim: SimulatedFargate
+    aws: dict[str, Any], fargate_sim: SimulatedFargate
 ) -> None:
-    provider = fargate(aws, sim, size=2)
+    provider = fargate(aws, fargate_sim, size=2)
     store = provider.pool_store
     assert store is not None
     assert provider.maintain() == {"started": 2}
@@ -167,8 +144,8 @@ def test_a_pooled_task_has_no_secret_until_a_session_claims_it(
     assert task(aws, handle.ref)["lastStatus"] == "STOPPED"
 
 
-def test_concurrent_acquires_never_share_a_task(aws: dict[str, Any], sim: SimulatedFargate) -> None:
-    provider = fargate(aws, sim, size=3)
+def test_concurrent_acquires_never_share_a_task(aws: dict[str, Any], fargate_sim: SimulatedFargate) -> None:
+    provider = fargate(aws, fargate_sim, size=3)
     provider.maintain()
     provider.maintain()
     assert provider.pool_store is not None
@@ -205,15 +182,15 @@ def test_concurrent_acquires_never_share_a_task(aws: dict[str, Any], sim: Simula
 
 
 def test_a_dead_pooled_task_is_dropped_and_replaced_not_handed_out(
-    aws: dict[str, Any], sim: SimulatedFargate
+    aws: dict[str, Any], fargate_sim: SimulatedFargate
 ) -> None:
-    provider = fargate(aws, sim, size=1)
+    provider = fargate(aws, fargate_sim, size=1)
     store = provider.pool_store
     assert store is not None
     provider.maintain()
     provider.maintain()
     (dead,) = store.entries()
-    sim.kill_server(str(dead.ref))  # its server is gone; ECS still reads RUNNING
+    fargate_sim.kill_server(str(dead.ref))  # its server is gone; ECS still reads RUNNING
 
     handle = acquire(provider)
     assert handle.ref != dead.ref
@@ -226,27 +203,27 @@ def test_a_dead_pooled_task_is_dropped_and_replaced_not_handed_out(
 
     # A member that dies between claims (ECS notices) is dropped by the keeper and replaced.
     provider.maintain()
-    sim.crash(str(replacement.ref))
+    fargate_sim.crash(str(replacement.ref))
     assert provider.maintain() == {"dropped": 1, "started": 1}
     (fresh,) = store.entries()
     assert fresh.ref != replacement.ref
     assert acquire(provider).ref == fresh.ref
 
 
-def test_the_keeper_stops_members_above_the_size(aws: dict[str, Any], sim: SimulatedFargate) -> None:
-    fargate(aws, sim, size=3).maintain()
-    smaller = fargate(aws, sim, size=1)
+def test_the_keeper_stops_members_above_the_size(aws: dict[str, Any], fargate_sim: SimulatedFargate) -> None:
+    fargate(aws, fargate_sim, size=3).maintain()
+    smaller = fargate(aws, fargate_sim, size=1)
     assert smaller.maintain() == {"stopped_extra": 2, "ready": 1, "started": 0}
     assert smaller.pool_store is not None
     assert len(smaller.pool_store.entries()) == 1
     assert len(running(aws, POOL_STARTED_BY)) == 1
-    off = fargate(aws, sim, size=0)
+    off = fargate(aws, fargate_sim, size=0)
     assert off.maintain() == {"stopped_extra": 1, "started": 0}
     assert running(aws, POOL_STARTED_BY) == set()
 
 
 def test_the_scheduled_reaper_keeps_the_pool(
-    aws: dict[str, Any], sim: SimulatedFargate, settings: Settings
+    aws: dict[str, Any], fargate_sim: SimulatedFargate, settings: Settings
 ) -> None:
     # The template tier checks the reaper's calls against its function's rights through the names its
     # configuration gave it (a bootstrap records them): this reaper is built by hand, so record its own.
@@ -262,7 +239,7 @@ def test_the_scheduled_reaper_keeps_the_pool(
             "SANDBOX_TASK_DEFINITION": aws["task_definition"],
         }
     )
-    provider = fargate(aws, sim, size=2)
+    provider = fargate(aws, fargate_sim, size=2)
     sandboxes = Sandboxes(
         records=DynamoSandboxRecords(), provider=provider, events=FakeSandboxEvents(), tools=HttpToolGateway()
     )

@@ -22,7 +22,6 @@ from riadex.application.sandboxes import Sandboxes
 from riadex.bootstrap import bootstrap
 from riadex.config import Settings
 from tests.integration.sandboxes.conftest import process_sandboxes
-from tests.integration.sandboxes.test_fargate import aws, provider  # noqa: F401 - `aws` is a fixture
 from tests.integration.sandboxes.test_lifecycle import OWNER, new_session, statuses
 from tests.support.fargate_sim import SimulatedFargate
 from tests.unit.sandbox_fakes import FakeSandboxEvents
@@ -45,7 +44,7 @@ def backend(
     else:
         ecs = request.getfixturevalue("aws")
         stand_ins = SimulatedFargate(ecs["ecs"], server_dir, tmp_path / "workspaces", start_delay=1.0)
-        made = provider(ecs, stand_ins)
+        made = stand_ins.backend(ecs)
     bootstrap(settings)
     tables.create_all()
     yield Sandboxes(
