@@ -294,3 +294,26 @@ def test_a_stop_before_the_execution_has_begun_aborts_it(moto_endpoint: str, mon
         assert time.monotonic() < deadline, "the stopped execution kept running"
         time.sleep(0.05)
     assert status == "ABORTED"
+
+
+def test_the_lean_server_memoizes_only_what_cannot_change(moto_endpoint: str, monkeypatch: Any) -> None:
+    """make_server_lean (run with moto's fixes by the moto_endpoint fixture): one Lambda client per moto
+    endpoint, never one for another server's port; a JSONPath parsed once and evaluated alike."""
+    from moto import backends
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    client_for = getattr(lambda_eval_utils, "boto_client_for")  # noqa: B009
+    monkeypatch.setenv("MOTO_PORT", "5101")
+    first = client_for(region="us-east-1", service="lambda")
+    assert client_for(region="us-east-1", service="lambda") is first
+    assert first.meta.endpoint_url == "http://localhost:5101"
+    monkeypatch.setenv("MOTO_PORT", "5102")
+    other = client_for(region="us-east-1", service="lambda")
+    assert other is not first
+    assert other.meta.endpoint_url == "http://localhost:5102"
+
+    assert json_path.extract_json("$.a.b", {"a": {"b": 1}}) == 1
+    assert json_path.extract_json("$.a.b", {"a": {"b": 2}}) == 2  # the same parsed path, new data
+    assert "dynamodb" in backends.list_of_moto_modules()
+    assert "__pycache__" not in backends.list_of_moto_modules()

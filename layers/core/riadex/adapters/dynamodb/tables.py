@@ -198,6 +198,9 @@ TEMPLATE_RESOURCES: dict[str, type[Model]] = {
 ALL_TABLES: tuple[type[Model], ...] = tuple(TEMPLATE_RESOURCES.values())
 
 
+LOCAL_POOL_CONNECTIONS = 100
+
+
 def bind(
     *,
     users: str,
@@ -222,6 +225,9 @@ def bind(
         model.Meta.table_name = name
         model.Meta.region = region
         model.Meta.host = endpoint
+        # Locally one process serves every function's threads: botocore's default pool of 10 kept
+        # opening a new connection to moto per request under load (a Lambda runs one at a time).
+        model.Meta.max_pool_connections = LOCAL_POOL_CONNECTIONS if endpoint else 10
         # pynamodb caches its connection per class; drop it so the new binding takes effect.
         model._connection = None
 
