@@ -142,7 +142,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     host: str = "127.0.0.1"
     data_dir: Path = Field(default=Path(".riadex"), alias="RIADEX_DATA_DIR")
-    # Between snapshots of the local tables (also written on shutdown); 0 = only on shutdown.
+    # How often the local stack checks whether its journal is due a compacting snapshot (one is also
+    # written on shutdown); 0 = only on shutdown.
     snapshot_interval_seconds: float = Field(default=30.0, ge=0)
     # `sam local start-lambda` (http://127.0.0.1:3001): the state machine's tasks run there, in the built
     # functions, instead of in this process (riadex.entrypoints.local.sam_lambda; README "sam local").

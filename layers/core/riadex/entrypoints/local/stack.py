@@ -38,6 +38,9 @@ from riadex.entrypoints.local.moto_fidelity import make_moto_faithful
 
 SNAPSHOT_FILE = "dynamodb.json"
 JOURNAL_FILE = "dynamodb.journal"
+COMPACT_MIN_WRITES = 1000
+"""A snapshot compacts the journal once it holds this many writes, or as many as the last snapshot held
+items if that is more (LocalStack._save_periodically)."""
 INTERRUPTED = "stack_restarted"
 OBJECTS_DIR = "objects"  # the object store's bytes, one file per object
 STATE_MACHINE_NAME = "riadex-agent"
@@ -117,6 +120,8 @@ class LocalStack:
     _saver: threading.Thread | None = None
     _keeps_snapshot: bool = False
     journal: Journal | None = None
+    _snapshot_items: int = 0
+    _journaled_at_snapshot: int = 0
     lambdas: LambdaInvokeServer | None = None
     agent: LocalAgent | None = None
     environment: FunctionEnvironment | None = None
@@ -154,10 +159,11 @@ class LocalStack:
         bind_tables(settings)
         tables.create_all()
         if self._keeps_snapshot:
-            snapshot.load(self._dynamodb(), self.snapshot_path)
+            self._snapshot_items = snapshot.load(self._dynamodb(), self.snapshot_path)
             # Every acknowledged write since that snapshot is in the journal (local/journal.py).
             self.journal = Journal(self.settings.data_dir / JOURNAL_FILE)
-            self.journal.replay(_moto_dynamodb(self.settings.aws_region))
+            # The replayed writes count toward the next compaction as much as new ones.
+            self._journaled_at_snapshot = -self.journal.replay(_moto_dynamodb(self.settings.aws_region))
             self.journal.open()
             snapshot.load_objects(self._s3(), self.objects_path)
             object_mirror.mirror_to(self.objects_path)  # after the load: it would rewrite every file
@@ -218,7 +224,8 @@ class LocalStack:
     def save(self) -> None:
         if self.journal is not None:
             self.journal.rotate()
-        snapshot.save(self._dynamodb(), self._table_names(), self.snapshot_path)
+            self._journaled_at_snapshot = self.journal.writes
+        self._snapshot_items = snapshot.save(self._dynamodb(), self._table_names(), self.snapshot_path)
         if self.journal is not None:
             self.journal.snapshot_saved()
         snapshot.save_objects(self._s3(), self.objects_path)
@@ -231,8 +238,20 @@ class LocalStack:
         return boto3.client("s3", endpoint_url=self.endpoint, region_name=self.settings.aws_region)
 
     def _save_periodically(self) -> None:
+        """Every write is already durable in the journal, so a snapshot only compacts it (a shorter
+        replay at the next start). A snapshot scans every table, a cost that grows with the data kept:
+        taken every interval, it was 13% of the stack's CPU with 4,000 events stored (make load) and
+        would be all of it with 50,000. So it is taken only once the journal holds as many writes as
+        the snapshot would hold items (COMPACT_MIN_WRITES at least): a constant share of the writes."""
         while not self._stop.wait(self.settings.snapshot_interval_seconds):
-            self.save()
+            if self.compaction_due():
+                self.save()
+
+    def compaction_due(self) -> bool:
+        """The journal holds (since the last snapshot, replayed writes included) at least as many writes
+        as the snapshot holds items, and COMPACT_MIN_WRITES."""
+        held = (self.journal.writes if self.journal else 0) - self._journaled_at_snapshot
+        return held >= max(COMPACT_MIN_WRITES, self._snapshot_items)
 
     def _table_names(self) -> list[str]:
         return [model.Meta.table_name for model in tables.ALL_TABLES]
