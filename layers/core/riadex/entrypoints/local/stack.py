@@ -240,9 +240,9 @@ class LocalStack:
     def _save_periodically(self) -> None:
         """Every write is already durable in the journal, so a snapshot only compacts it (a shorter
         replay at the next start). A snapshot scans every table, a cost that grows with the data kept:
-        taken every interval, it was 13% of the stack's CPU with 4,000 events stored (make load) and
-        would be all of it with 50,000. So it is taken only once the journal holds as many writes as
-        the snapshot would hold items (COMPACT_MIN_WRITES at least): a constant share of the writes."""
+        taken every interval, it was 13% of the stack's CPU with 4,000 events stored (make load), a
+        share growing with the data. So it is taken only once the journal holds as many writes as the
+        snapshot would hold items (COMPACT_MIN_WRITES at least): a constant share of the writes."""
         while not self._stop.wait(self.settings.snapshot_interval_seconds):
             if self.compaction_due():
                 self.save()
