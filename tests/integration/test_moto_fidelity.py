@@ -4,7 +4,6 @@ before the execution has begun stops it."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from riadex.entrypoints.local.agent_workflow import ExecutionWatcher, configure_moto
+from riadex.entrypoints.local.agent_workflow import configure_moto
 
 TABLE = "fidelity"
 
@@ -318,65 +317,3 @@ def test_the_lean_server_memoizes_only_what_cannot_change(moto_endpoint: str, mo
     assert json_path.extract_json("$.a.b", {"a": {"b": 2}}) == 2  # the same parsed path, new data
     assert "dynamodb" in backends.list_of_moto_modules()
     assert "__pycache__" not in backends.list_of_moto_modules()
-
-
-def test_the_watcher_forgets_the_oldest_finished_executions_never_a_running_or_unfinalized_one(
-    moto_endpoint: str,
-) -> None:
-    """moto keeps every execution in memory; the local stack's watcher keeps the newest `keep` finished
-    ones, drops a failed one only after finalizing it, and never touches one still running."""
-    configure_moto(moto_endpoint)
-    sfn = boto3.client("stepfunctions", endpoint_url=moto_endpoint, region_name="us-east-1")
-    definition = json.dumps(
-        {
-            "StartAt": "Which",
-            "States": {
-                "Which": {
-                    "Type": "Choice",
-                    "Choices": [
-                        {"Variable": "$.hold", "BooleanEquals": True, "Next": "Hold"},
-                        {"Variable": "$.fail", "BooleanEquals": True, "Next": "Fail"},
-                    ],
-                    "Default": "Done",
-                },
-                "Hold": {"Type": "Wait", "Seconds": 60, "End": True},
-                "Fail": {"Type": "Fail", "Error": "Broken"},
-                "Done": {"Type": "Pass", "End": True},
-            },
-        }
-    )
-    arn = sfn.create_state_machine(
-        name="fidelity-forget", definition=definition, roleArn="arn:aws:iam::123456789012:role/sfn"
-    )["stateMachineArn"]
-
-    def start(name: str, **flags: bool) -> str:
-        body = {"hold": False, "fail": False, **flags}
-        execution: str = sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(body))[
-            "executionArn"
-        ]
-        return execution
-
-    running = start("running", hold=True)
-    done = [start(f"done-{i}") for i in range(4)]
-    failed = start("failed", fail=True)
-    deadline = time.monotonic() + 30
-    while any(sfn.describe_execution(executionArn=e)["status"] == "RUNNING" for e in [*done, failed]):
-        assert time.monotonic() < deadline, "the executions did not finish"
-        time.sleep(0.05)
-    finalized: list[str] = []
-    watcher = ExecutionWatcher(
-        "us-east-1", arn, lambda event, context: finalized.append(event["detail"]["executionArn"]), keep=2
-    )
-
-    def listed() -> set[str]:
-        return {e["executionArn"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]}
-
-    assert watcher.forget_finished() == 2  # the two oldest succeeded; the failed one is not finalized yet
-    assert listed() == {running, done[2], done[3], failed}
-    assert watcher.poll_once() == 1
-    assert finalized == [failed]
-    watcher.keep = 0
-    assert watcher.forget_finished() == 3
-    assert listed() == {running}
-    assert sfn.describe_execution(executionArn=running)["status"] == "RUNNING"
-    sfn.stop_execution(executionArn=running)

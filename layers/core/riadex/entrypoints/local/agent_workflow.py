@@ -8,9 +8,6 @@ Lambda calls to `http://localhost:$MOTO_PORT` (it passes that endpoint explicitl
 `AWS_ENDPOINT_URL_LAMBDA` alone is not consulted), hence both point at the local Invoke server. A
 watcher thread plays EventBridge: it feeds executions that failed, timed out or were aborted to the same
 finalizer handler the template wires to the "Execution Status Change" rule, in the same event shape.
-It also forgets the oldest finished executions beyond FINISHED_EXECUTIONS_KEPT: moto keeps every one in
-memory for the life of the process (its history and its own copy of the state machine, about 1.3 MB
-each; Step Functions keeps them 90 days, on its disks), which grew `make load`'s soak without bound.
 """
 
 from __future__ import annotations
@@ -34,7 +31,6 @@ from riadex.entrypoints.local.lambda_invoke import Handler, LambdaInvokeServer, 
 
 STATE_MACHINE_FILE = Path(__file__).resolve().parents[5] / "statemachines" / "agent.asl.json"
 FINAL_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
-FINISHED_EXECUTIONS_KEPT = 200
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 
 
@@ -114,19 +110,11 @@ def status_change_event(region: str, execution: dict[str, Any]) -> dict[str, Any
 class ExecutionWatcher:
     """Polls the state machine's finished executions and finalizes each failed/timed-out/aborted one once."""
 
-    def __init__(
-        self,
-        region: str,
-        arn: str,
-        finalize: Handler,
-        interval: float = 0.5,
-        keep: int = FINISHED_EXECUTIONS_KEPT,
-    ) -> None:
+    def __init__(self, region: str, arn: str, finalize: Handler, interval: float = 0.5) -> None:
         self.region = region
         self.arn = arn
         self.finalize = finalize
         self.interval = interval
-        self.keep = keep
         self.seen: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="execution-watcher", daemon=True)
@@ -160,30 +148,10 @@ class ExecutionWatcher:
                     handled += 1
         return handled
 
-    def forget_finished(self) -> int:
-        """Drop the oldest finished executions beyond `keep` from moto (in this process), each only once
-        it succeeded or was finalized; returns how many. Running ones are never touched."""
-        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
-
-        executions: list[Any] = (
-            stepfunctions_parser_backends[ACCOUNT][self.region].describe_state_machine(self.arn).executions
-        )
-        finished = []
-        for execution in list(executions):  # in start order; StartExecution may append meanwhile
-            status = getattr(execution.exec_status, "value", None)  # None until its worker starts
-            if status == "SUCCEEDED" or (status in FINAL_STATUSES and execution.execution_arn in self.seen):
-                finished.append(execution)
-        dropped = finished[: max(0, len(finished) - self.keep)]
-        for execution in dropped:
-            executions.remove(execution)  # one at a time: a concurrent append is never lost
-            self.seen.discard(execution.execution_arn)
-        return len(dropped)
-
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             try:
                 self.poll_once()
-                self.forget_finished()
             except Exception:  # the next poll retries what failed
                 logger.exception("execution watcher poll failed")
 
