@@ -17,6 +17,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
+from pynamodb.settings import get_settings_value
 
 BILLING_MODE = "PAY_PER_REQUEST"
 
@@ -227,7 +228,9 @@ def bind(
         model.Meta.host = endpoint
         # Locally one process serves every function's threads: botocore's default pool of 10 kept
         # opening a new connection to moto per request under load (a Lambda runs one at a time).
-        model.Meta.max_pool_connections = LOCAL_POOL_CONNECTIONS if endpoint else 10
+        model.Meta.max_pool_connections = (
+            LOCAL_POOL_CONNECTIONS if endpoint else get_settings_value("max_pool_connections")
+        )
         # pynamodb caches its connection per class; drop it so the new binding takes effect.
         model._connection = None
 
