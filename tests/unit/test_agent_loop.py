@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,6 +12,7 @@ import pytest
 from riadex.adapters.llm.scripted import ScriptedAgentModel
 from riadex.application.agent_loop import AgentLoop, LoopLimits, LoopPorts
 from riadex.application.deltas import DeltaBatcher
+from riadex.application.llm import ToolCall
 from riadex.application.loop_state import LoopState
 from riadex.application.search import SearchResult
 from riadex.application.tool_runner import ToolRunner
@@ -401,3 +404,44 @@ def test_a_session_whose_sandbox_is_up_gets_no_head_start(world: World) -> None:
     loop, _ = make_loop(world)
     world.sessions.items[world.sid].sandbox = SandboxInfo(status="ready", backend="process")
     assert loop.plan(start(world, "!shell ls")).next == "think"
+
+
+class LateStartingSandbox(FakeSandbox):
+    """A sandbox that starts the shell command only after the first kill has come and gone (a sandbox
+    still starting when the cancel lands): a kill kills only a command that has started."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kills = 0
+        self.started = threading.Event()
+        self.killed = threading.Event()
+
+    def call_existing(
+        self, session_id: str, function: str, args: dict[str, Any], run_id: str | None = None
+    ) -> dict[str, Any]:
+        assert function == "shell_kill"
+        self.kills += 1
+        if self.started.is_set():
+            self.killed.set()
+        else:
+            self.started.set()  # this kill found nothing running; the command starts just after it
+        return {}
+
+    def call_tool(
+        self, session_id: str, owner_id: str, function: str, args: dict[str, Any], run_id: str | None = None
+    ) -> dict[str, Any]:
+        if not self.killed.wait(30):  # the command's whole course, were it never killed
+            return {"output": "ran to the end", "exit_code": 0}
+        return {"output": "", "exit_code": 143}
+
+
+def test_a_cancel_before_the_command_starts_still_kills_it(world: World) -> None:
+    sandbox = LateStartingSandbox()
+    tools = ToolRunner(lambda: sandbox, FakeSearch, world.runs, cancel_poll_seconds=0.01)
+    run_id = start(world, "!sleep 30")
+    world.service.cancel("usr_a", run_id)
+    began = time.monotonic()
+    outcome = tools.run(world.runs.items[run_id], ToolCall("call_1", "shell_exec", {"command": "sleep 30"}))
+    assert outcome.content["exit_code"] == 143
+    assert sandbox.kills >= 2
+    assert time.monotonic() - began < 10

@@ -7,7 +7,8 @@ A tool that refuses (a missing file, a bad argument, a search error) is a `faile
 reads and can recover from; only a sandbox that vanished is raised (`Unavailable`, retryable: the next
 attempt gets a fresh sandbox). While a call runs, a watcher re-reads the run's status; when a cancel
 has moved it on, the sandbox is told to kill the shell command's process group or stop the browser
-action (docs/api.md), so the call returns promptly and nothing keeps running for a cancelled run.
+action (docs/api.md), until the call returns, so it returns promptly and nothing keeps running for a
+cancelled run.
 """
 
 from __future__ import annotations
@@ -134,14 +135,19 @@ class ToolRunner:
         return _tool_content(data, run.session_id, self._screenshots)
 
     def _watch(self, run: Run, call: ToolCall, done: threading.Event) -> None:
+        """Once the run has moved on, interrupt the call, and again at every poll until it returns: a
+        cancel that lands before the sandbox has started the command (a sandbox still starting, on a
+        busy machine) finds nothing to kill, and the command would then run its whole course."""
+        moved_on = False
         while not done.wait(self._poll):
-            try:
-                current = self._runs.get(run.run_id)
-            except Exception:  # noqa: S112 - a failed read is not a cancel; the next poll reads again
-                continue
-            if current is None or current.status is not RunStatus.RUNNING:
+            if not moved_on:
+                try:
+                    current = self._runs.get(run.run_id)
+                except Exception:  # noqa: S112 - a failed read is not a cancel; the next poll reads again
+                    continue
+                moved_on = current is None or current.status is not RunStatus.RUNNING
+            if moved_on:
                 self._interrupt(run, call)
-                return
 
     def _interrupt(self, run: Run, call: ToolCall) -> None:
         """Kill the shell command's process group, or stop the browser action; never start a sandbox
