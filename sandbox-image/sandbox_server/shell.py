@@ -30,6 +30,8 @@ from sandbox_server.paths import display
 SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 CONSOLE_LENGTH = 100
 KILL_GRACE_S = 2.0
+#: How often the kill repeats SIGTERM to the command's processes during the grace (see kill).
+TERM_REPEAT_S = 0.1
 #: After bash exits, children it left in the background may still hold the pipe; read this long more.
 DRAIN_GRACE_S = 0.2
 
@@ -281,8 +283,18 @@ class ShellSession:
         # The grace is for the shell's own exit, not for the output drain and state reload that follow
         # it (on a loaded machine those used to eat the grace, and a shell that had died of SIGTERM was
         # reported as SIGKILLed: 137 instead of 143).
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(cmd.process.wait()), KILL_GRACE_S)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + KILL_GRACE_S
+        while (left := deadline - loop.time()) > 0:
+            try:
+                await asyncio.wait_for(asyncio.shield(cmd.process.wait()), min(TERM_REPEAT_S, left))
+                break
+            except TimeoutError:
+                # A SIGTERM that lands while bash forks a command reaches the child before it has exec'd
+                # the command and is lost there; bash then waits on a command that never got it (half the
+                # time, when the kill came right after the command began). The command's group, not the
+                # shell (which may be running its EXIT trap), gets it again.
+                _signal_members(pgid, signal.SIGTERM)
         # Whatever ignored SIGTERM (or outlived the shell in the group) goes now.
         _signal_group(pgid, signal.SIGKILL)
         await cmd.done.wait()
@@ -312,6 +324,20 @@ async def _connect_pipes(out_r: int, in_w: int) -> tuple[asyncio.StreamReader, a
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def _signal_members(pgid: int, sig: signal.Signals) -> None:
+    """Signal the processes of a group other than its leader."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == pgid:
+            continue
+        try:
+            # pgrp is the third field after the command name, which may itself hold ") "
+            if int((entry / "stat").read_text().rsplit(") ", 1)[1].split()[2]) != pgid:
+                continue
+            os.kill(int(entry.name), sig)
+        except (OSError, IndexError, ValueError):
+            continue
 
 
 def _user() -> str:

@@ -38,6 +38,28 @@ def process_gone(pid: int, timeout: float = 10) -> bool:
     return False
 
 
+def group_runs(pgid: int, commands: list[str], timeout: float = 10) -> None:
+    """Wait until the process group's processes other than its leader (the shell) have exec'd
+    `commands` (as /proc/<pid>/comm names them), in any order."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == pgid:
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(") ", 1)[1].split()
+            if int(fields[2]) == pgid:  # pgrp, after state and ppid
+                found.append(stat.split(" (", 1)[1].rsplit(") ", 1)[0])
+        if sorted(found) == sorted(commands):
+            return
+        assert time.monotonic() < deadline, f"group {pgid} runs {found}, not {commands}"
+        time.sleep(0.02)
+
+
 def test_a_session_keeps_its_directory_and_exported_variables(client: httpx.Client, workspace: Path) -> None:
     s = sid()
     first = call(
@@ -88,6 +110,10 @@ def test_kill_stops_the_whole_process_group_including_children(client: httpx.Cli
         client, "/shell/exec", session_id=s, command=f"sleep 300 & echo $! > {pidfile}; sleep 300", wait=False
     )
     child = int(wait_for_file(pidfile))
+    # Kill once the shell waits on its foreground sleep: a SIGTERM that lands while bash forks it can
+    # reach the child before it has exec'd sleep (and be lost), and bash then waits on a sleep that
+    # ignored it until the SIGKILL (137, which the next test covers).
+    group_runs(os.getpgid(child), ["sleep", "sleep"])
 
     killed = call(client, "/shell/kill", session_id=s)
 
