@@ -4,6 +4,7 @@ before the execution has begun stops it."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +14,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from riadex.entrypoints.local.agent_workflow import configure_moto
+from riadex.entrypoints.local.agent_workflow import ExecutionWatcher, configure_moto
+from riadex.entrypoints.local.moto_fidelity import forget_executions
 
 TABLE = "fidelity"
 
@@ -317,3 +319,114 @@ def test_the_lean_server_memoizes_only_what_cannot_change(moto_endpoint: str, mo
     assert json_path.extract_json("$.a.b", {"a": {"b": 2}}) == 2  # the same parsed path, new data
     assert "dynamodb" in backends.list_of_moto_modules()
     assert "__pycache__" not in backends.list_of_moto_modules()
+
+
+def _forget_machine(sfn: Any, name: str) -> str:
+    definition = json.dumps(
+        {
+            "StartAt": "Which",
+            "States": {
+                "Which": {
+                    "Type": "Choice",
+                    "Choices": [
+                        {"Variable": "$.hold", "BooleanEquals": True, "Next": "Hold"},
+                        {"Variable": "$.fail", "BooleanEquals": True, "Next": "Fail"},
+                    ],
+                    "Default": "Done",
+                },
+                "Hold": {"Type": "Wait", "Seconds": 60, "End": True},
+                "Fail": {"Type": "Fail", "Error": "Broken"},
+                "Done": {"Type": "Pass", "End": True},
+            },
+        }
+    )
+    arn: str = sfn.create_state_machine(
+        name=name, definition=definition, roleArn="arn:aws:iam::123456789012:role/sfn"
+    )["stateMachineArn"]
+    return arn
+
+
+def _start(sfn: Any, arn: str, name: str, **flags: bool) -> str:
+    body = {"hold": False, "fail": False, **flags}
+    started = sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(body))
+    execution: str = started["executionArn"]
+    return execution
+
+
+def _until_finished(sfn: Any, executions: list[str]) -> None:
+    deadline = time.monotonic() + 30
+    while any(sfn.describe_execution(executionArn=e)["status"] == "RUNNING" for e in executions):
+        assert time.monotonic() < deadline, "the executions did not finish"
+        time.sleep(0.05)
+
+
+def test_the_watcher_forgets_the_oldest_finished_executions_never_a_running_or_unfinalized_one(
+    moto_endpoint: str,
+) -> None:
+    """moto keeps every execution in memory; the local stack's watcher keeps the newest `keep` finished
+    ones, drops a failed one only after finalizing it, and never touches one still running."""
+    configure_moto(moto_endpoint)
+    sfn = boto3.client("stepfunctions", endpoint_url=moto_endpoint, region_name="us-east-1")
+    arn = _forget_machine(sfn, "fidelity-forget")
+    running = _start(sfn, arn, "running", hold=True)
+    done = [_start(sfn, arn, f"done-{i}") for i in range(4)]
+    failed = _start(sfn, arn, "failed", fail=True)
+    _until_finished(sfn, [*done, failed])
+    finalized: list[str] = []
+    watcher = ExecutionWatcher(
+        "us-east-1", arn, lambda event, context: finalized.append(event["detail"]["executionArn"]), keep=2
+    )
+
+    def listed() -> set[str]:
+        return {e["executionArn"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]}
+
+    assert watcher.forget_finished() == 2  # the two oldest succeeded; the failed one is not finalized yet
+    assert listed() == {running, done[2], done[3], failed}
+    assert watcher.poll_once() == 1
+    assert finalized == [failed]
+    watcher.keep = 0
+    assert watcher.forget_finished() == 3
+    assert listed() == {running}
+    assert sfn.describe_execution(executionArn=running)["status"] == "RUNNING"
+    sfn.stop_execution(executionArn=running)
+
+
+def test_forgetting_never_changes_a_list_a_lookup_is_iterating_nor_loses_a_start(moto_endpoint: str) -> None:
+    """moto looks an execution up by iterating its state machine's list, unlocked, on other threads.
+    Removing from that list in place made such a lookup skip an execution (a StopExecution that never
+    reached its run); the list is replaced instead. And a StartExecution racing a forget is kept."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    configure_moto(moto_endpoint)
+    sfn = boto3.client("stepfunctions", endpoint_url=moto_endpoint, region_name="us-east-1")
+    arn = _forget_machine(sfn, "fidelity-forget-race")
+    done = [_start(sfn, arn, f"done-{i}") for i in range(3)]
+    running = _start(sfn, arn, "running", hold=True)
+    _until_finished(sfn, done)
+    machine = stepfunctions_parser_backends["123456789012"]["us-east-1"].describe_state_machine(arn)
+
+    lookup = iter(machine.executions)  # a lookup that has looked at the first execution
+    assert next(lookup).execution_arn == done[0]
+    dropped = forget_executions(machine, lambda executions: executions[:1])
+    assert [e.execution_arn for e in dropped] == [done[0]]
+    assert [e.execution_arn for e in lookup] == [done[1], done[2], running]  # nothing skipped
+
+    started: list[str] = []
+
+    def start_many() -> None:
+        started.extend(_start(sfn, arn, f"raced-{i}") for i in range(40))
+
+    def finished(executions: list[Any]) -> list[Any]:
+        return [e for e in executions if getattr(e.exec_status, "value", None) == "SUCCEEDED"]
+
+    forgotten: set[str] = set()
+    starter = threading.Thread(target=start_many)
+    starter.start()
+    while starter.is_alive():
+        forgotten.update(e.execution_arn for e in forget_executions(machine, finished))
+        time.sleep(0.001)
+    starter.join()
+    kept = {e.execution_arn for e in machine.executions}
+    assert len(started) == 40
+    assert all(e in kept or e in forgotten for e in started), "a start racing a forget was lost"
+    sfn.stop_execution(executionArn=running)

@@ -8,6 +8,9 @@ Lambda calls to `http://localhost:$MOTO_PORT` (it passes that endpoint explicitl
 `AWS_ENDPOINT_URL_LAMBDA` alone is not consulted), hence both point at the local Invoke server. A
 watcher thread plays EventBridge: it feeds executions that failed, timed out or were aborted to the same
 finalizer handler the template wires to the "Execution Status Change" rule, in the same event shape.
+It also forgets the oldest finished executions beyond FINISHED_EXECUTIONS_KEPT (a failed one only once
+finalized): moto keeps every one in memory for the life of the process (moto_fidelity.forget_executions),
+which grew `make load`'s soak without bound.
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ import httpx
 from riadex.adapters import call_record
 from riadex.entrypoints.local.functions import ACCOUNT, FINALIZER, read_template
 from riadex.entrypoints.local.lambda_invoke import Handler, LambdaInvokeServer, logger
+from riadex.entrypoints.local.moto_fidelity import forget_executions
 
 STATE_MACHINE_FILE = Path(__file__).resolve().parents[5] / "statemachines" / "agent.asl.json"
 FINAL_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
+FINISHED_EXECUTIONS_KEPT = 200
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 
 
@@ -110,11 +115,19 @@ def status_change_event(region: str, execution: dict[str, Any]) -> dict[str, Any
 class ExecutionWatcher:
     """Polls the state machine's finished executions and finalizes each failed/timed-out/aborted one once."""
 
-    def __init__(self, region: str, arn: str, finalize: Handler, interval: float = 0.5) -> None:
+    def __init__(
+        self,
+        region: str,
+        arn: str,
+        finalize: Handler,
+        interval: float = 0.5,
+        keep: int = FINISHED_EXECUTIONS_KEPT,
+    ) -> None:
         self.region = region
         self.arn = arn
         self.finalize = finalize
         self.interval = interval
+        self.keep = keep
         self.seen: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="execution-watcher", daemon=True)
@@ -148,10 +161,31 @@ class ExecutionWatcher:
                     handled += 1
         return handled
 
+    def forget_finished(self) -> int:
+        """Drop the oldest finished executions beyond `keep` from moto (in this process), each only once
+        it succeeded or was finalized; returns how many. Running ones are never touched."""
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        def oldest_finished(executions: list[Any]) -> list[Any]:
+            finished = []
+            for execution in executions:  # in start order
+                status = getattr(execution.exec_status, "value", None)  # None until its worker starts
+                finalized = status in FINAL_STATUSES and execution.execution_arn in self.seen
+                if status == "SUCCEEDED" or finalized:
+                    finished.append(execution)
+            return finished[: max(0, len(finished) - self.keep)]
+
+        backend = stepfunctions_parser_backends[ACCOUNT][self.region]
+        dropped = forget_executions(backend.describe_state_machine(self.arn), oldest_finished)
+        for execution in dropped:
+            self.seen.discard(execution.execution_arn)
+        return len(dropped)
+
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             try:
                 self.poll_once()
+                self.forget_finished()
             except Exception:  # the next poll retries what failed
                 logger.exception("execution watcher poll failed")
 
