@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 
@@ -430,3 +431,34 @@ def test_forgetting_never_changes_a_list_a_lookup_is_iterating_nor_loses_a_start
     assert len(started) == 40
     assert all(e in kept or e in forgotten for e in started), "a start racing a forget was lost"
     sfn.stop_execution(executionArn=running)
+
+
+def test_moto_keeps_only_the_model_objects_still_in_use(dynamodb: Any, moto_endpoint: str) -> None:
+    """moto tracked every model object it made, for good: each overwritten or deleted DynamoDB item
+    stayed in memory. They are tracked weakly now: an item replaced or deleted is freed, the one stored
+    is still tracked, moto's dashboard still lists what is alive, and a reset of moto's model data
+    keeps it so."""
+    import gc
+
+    from moto.core import model_instances
+    from moto.dynamodb.models.dynamo_type import Item
+
+    def tracked(pk: str) -> list[dict[str, Any]]:
+        gc.collect()
+        found = [item.to_json()["Attributes"] for item in Item.instances_tracked]  # type: ignore[attr-defined]
+        return [attributes for attributes in found if attributes.get("pk") == {"S": pk}]
+
+    for version in range(5):
+        dynamodb.put_item(TableName=TABLE, Item={**_key("tracked", 1), "v": {"N": str(version)}})
+    dynamodb.put_item(TableName=TABLE, Item=_key("deleted", 1))
+    dynamodb.delete_item(TableName=TABLE, Key=_key("deleted", 1))
+
+    assert [attributes["v"] for attributes in tracked("tracked")] == [{"N": "4"}]
+    assert tracked("deleted") == []
+    dashboard = httpx.get(f"{moto_endpoint}/moto-api/data.json", timeout=30).json()
+    assert TABLE in [table.get("name") for table in dashboard["dynamodb"]["Table"]]
+    assert dashboard["dynamodb"]["Item"]  # (an item's attributes are not JSON to the dashboard)
+    model_instances.reset_model_data()
+    dynamodb.put_item(TableName=TABLE, Item={**_key("tracked", 1), "v": {"N": "5"}})
+    dynamodb.put_item(TableName=TABLE, Item={**_key("tracked", 1), "v": {"N": "6"}})
+    assert [attributes["v"] for attributes in tracked("tracked")] == [{"N": "6"}]
