@@ -326,18 +326,26 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def _signal_members(pgid: int, sig: signal.Signals) -> None:
-    """Signal the processes of a group other than its leader."""
+def group_members(pgid: int) -> list[int]:
+    """The processes of a group other than its leader (read from /proc)."""
+    members = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == pgid:
             continue
         try:
             # pgrp is the third field after the command name, which may itself hold ") "
-            if int((entry / "stat").read_text().rsplit(") ", 1)[1].split()[2]) != pgid:
-                continue
-            os.kill(int(entry.name), sig)
+            if int((entry / "stat").read_text().rsplit(") ", 1)[1].split()[2]) == pgid:
+                members.append(int(entry.name))
         except (OSError, IndexError, ValueError):
             continue
+    return members
+
+
+def _signal_members(pgid: int, sig: signal.Signals) -> None:
+    """Signal the processes of a group other than its leader."""
+    for pid in group_members(pgid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
 
 
 def _user() -> str:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import time
 import uuid
 from pathlib import Path
 
 import httpx
 
-from tests.integration.sandbox_server.harness import ToolServer, call, error
+from tests.integration.sandbox_server.harness import SANDBOX_IMAGE, ToolServer, call, error
+
+sys.path.insert(0, str(SANDBOX_IMAGE))
+
+from sandbox_server.shell import group_members
 
 
 def sid() -> str:
@@ -44,16 +50,9 @@ def group_runs(pgid: int, commands: list[str], timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while True:
         found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == pgid:
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat.rsplit(") ", 1)[1].split()
-            if int(fields[2]) == pgid:  # pgrp, after state and ppid
-                found.append(stat.split(" (", 1)[1].rsplit(") ", 1)[0])
+        for pid in group_members(pgid):
+            with contextlib.suppress(OSError):
+                found.append(Path(f"/proc/{pid}/comm").read_text().strip())
         if sorted(found) == sorted(commands):
             return
         assert time.monotonic() < deadline, f"group {pgid} runs {found}, not {commands}"
