@@ -585,9 +585,6 @@ class _WeakInstances:
         live = (ref() for ref in list(self._refs.values()))
         return iter([instance for instance in live if instance is not None])
 
-    def __len__(self) -> int:
-        return len(self._refs)
-
 
 def make_models_weakly_tracked() -> None:
     """Idempotent: moto's per-class lists of every model object, existing and future, hold them weakly
