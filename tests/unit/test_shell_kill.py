@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "sandbox-image"))
-
 from sandbox_server.shell import KILL_GRACE_S, ShellSession
 
 

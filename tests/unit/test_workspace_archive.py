@@ -7,13 +7,10 @@ from __future__ import annotations
 import io
 import os
 import socket
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "sandbox-image"))
 
 from sandbox_server import workspace
 from sandbox_server.errors import ToolError

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import httpx
 
-from tests.integration.sandbox_server.harness import SANDBOX_IMAGE, ToolServer, call, error
-
-sys.path.insert(0, str(SANDBOX_IMAGE))
-
 from sandbox_server.shell import group_members
+from tests.integration.sandbox_server.harness import ToolServer, call, error
 
 
 def sid() -> str:
